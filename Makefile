@@ -1,0 +1,70 @@
+# vaelab: every target creates or reuses the project-local environment first.
+# A second call finds the stamp up to date and installs nothing.
+
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
+
+# The same settings when stored outputs are produced (make outputs) and when
+# they are checked (make test): no progress bars, no cached checkpoints.
+export TQDM_DISABLE := 1
+NB_ENV := VAELAB_TRAIN_FRESH=1
+
+.PHONY: help venv run lab test unit nbval student outputs bench reproduce e2e clean
+
+help:
+	@echo "make run        execute every notebook into build/ (the committed notebooks are not touched)"
+	@echo "make lab        open the series in JupyterLab"
+	@echo "make test       ruff, unit tests, nbval regression, student-version tests, browser tests"
+	@echo "make outputs    re-execute the notebooks in place (the only way stored outputs change)"
+	@echo "make student    write build/student/ and build/instructor/"
+	@echo "make bench      training benchmark: prints a table, writes build/bench.json"
+	@echo "make reproduce  the IWAE paper's VAE baseline (STAGES=8 for the full protocol)"
+	@echo "make e2e        drive the notebooks in JupyterLab with headless Chromium"
+
+venv: $(STAMP)
+
+$(STAMP): requirements.txt pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --disable-pip-version-check -q -r requirements.txt
+	@touch $@
+
+run: $(STAMP)
+	$(PY) -m vaelab.tooling.execute --out build $(NOTEBOOKS)
+
+lab: $(STAMP)
+	$(VENV)/bin/jupyter lab notebooks
+
+test: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(PY) -m pytest tests
+	$(NB_ENV) $(PY) -m pytest --nbval notebooks \
+		--nbval-sanitize-with tests/nbval_sanitize.cfg --nbval-cell-timeout=300
+
+unit: $(STAMP)
+	$(PY) -m pytest tests -m "not slow and not e2e"
+
+nbval: $(STAMP)
+	$(NB_ENV) $(PY) -m pytest --nbval notebooks \
+		--nbval-sanitize-with tests/nbval_sanitize.cfg --nbval-cell-timeout=300
+
+outputs: $(STAMP)
+	$(NB_ENV) $(PY) -m vaelab.tooling.execute --in-place $(NOTEBOOKS)
+
+student: $(STAMP)
+	$(PY) -m vaelab.tooling.student --out build $(NOTEBOOKS)
+
+bench: $(STAMP)
+	$(PY) -m vaelab.tooling.bench --out build/bench.json
+
+STAGES ?= 8
+reproduce: $(STAMP)
+	$(PY) -m vaelab.tooling.reproduce --stages $(STAGES)
+
+e2e: $(STAMP)
+	$(PY) -m pytest tests/e2e -m e2e
+
+clean:
+	rm -rf build

@@ -1,0 +1,52 @@
+"""The pip route (requirements.txt) and the conda route (environment.yml) stay one environment."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _requirements() -> dict[str, str]:
+    pins = {}
+    for line in (ROOT / "requirements.txt").read_text().splitlines():
+        line = line.split("#", 1)[0].strip()
+        if not line or line.startswith("-e"):
+            continue
+        name, _, version = line.partition("==")
+        assert version, f"requirements.txt line {line!r} is not an exact pin (name==version)"
+        pins[name.lower()] = version
+    return pins
+
+
+def test_requirements_pin_everything_exactly_and_torch_is_the_cpu_build():
+    pins = _requirements()
+    for needed in ["numpy", "scipy", "matplotlib", "torch", "ipywidgets", "jupyterlab",
+                   "nbclient", "nbval", "pytest", "tqdm", "hypothesis", "ruff"]:
+        assert needed in pins, f"{needed} missing from requirements.txt"
+    assert pins["torch"] == "2.13.0"
+    assert "-e ." in (ROOT / "requirements.txt").read_text().splitlines()
+
+
+def test_environment_yml_installs_requirements_txt_with_python_311():
+    env = yaml.safe_load((ROOT / "environment.yml").read_text())
+    deps = env["dependencies"]
+    assert "python=3.11" in deps
+    pip_sections = [d["pip"] for d in deps if isinstance(d, dict) and "pip" in d]
+    assert pip_sections == [["-r requirements.txt"]], (
+        "environment.yml must install the pinned list through pip, not a second copy of it"
+    )
+    # No conda package may shadow a pinned pip package with another version.
+    conda_names = {re.split(r"[=<>]", d)[0].lower() for d in deps if isinstance(d, str)}
+    assert conda_names <= {"python", "pip"}, f"conda pins drift from requirements.txt: {conda_names}"
+
+
+def test_installed_versions_match_the_pins():
+    from importlib.metadata import version
+
+    pins = _requirements()
+    for name in ["numpy", "scipy", "matplotlib", "torch", "nbval", "ipywidgets"]:
+        assert version(name).split("+")[0] == pins[name], f"{name} installed differs from its pin"
