@@ -38,3 +38,78 @@ def gaussian_kl_standard_normal(
     if mu_t.ndim == 0:
         raise ValueError("mu and logvar need a last dimension (the latent size), got scalars")
     return 0.5 * (mu_t.pow(2) + logvar_t.exp() - 1.0 - logvar_t).sum(dim=-1)
+
+
+def gaussian_kl_diagonal(
+    mu_q: torch.Tensor | np.ndarray,
+    logvar_q: torch.Tensor | np.ndarray,
+    mu_p: torch.Tensor | np.ndarray,
+    logvar_p: torch.Tensor | np.ndarray,
+) -> torch.Tensor:
+    """KL(N(mu_q, diag e^logvar_q) || N(mu_p, diag e^logvar_p)), summed over the last dimension.
+
+    = 1/2 sum_j (ln s_p^2 - ln s_q^2 + (s_q^2 + (mu_q - mu_p)^2) / s_p^2 - 1).
+    All four inputs: shape (..., d) (broadcastable); returns shape (...), >= 0.
+    With mu_p = 0, logvar_p = 0 it equals ``gaussian_kl_standard_normal``.
+    """
+    mq, lq = _as_tensor(mu_q, "mu_q"), _as_tensor(logvar_q, "logvar_q")
+    mp, lp = _as_tensor(mu_p, "mu_p"), _as_tensor(logvar_p, "logvar_p")
+    try:
+        shape = torch.broadcast_shapes(mq.shape, lq.shape, mp.shape, lp.shape)
+    except RuntimeError:
+        raise ValueError(
+            "mu_q, logvar_q, mu_p, logvar_p must have broadcastable shapes (..., d), got "
+            f"{tuple(mq.shape)}, {tuple(lq.shape)}, {tuple(mp.shape)}, {tuple(lp.shape)}"
+        ) from None
+    if len(shape) == 0:
+        raise ValueError("the inputs need a last dimension (the latent size), got scalars")
+    ratio = torch.exp(lq - lp)  # s_q^2 / s_p^2, computed without dividing small numbers
+    return 0.5 * (ratio + (mq - mp).pow(2) * torch.exp(-lp) - 1.0 - (lq - lp)).sum(dim=-1)
+
+
+def _cholesky(cov: torch.Tensor, name: str) -> torch.Tensor:
+    if cov.ndim < 2 or cov.shape[-1] != cov.shape[-2]:
+        raise ValueError(f"{name} must be (..., d, d) square matrices, got {tuple(cov.shape)}")
+    variances = torch.diagonal(cov, dim1=-2, dim2=-1)
+    if bool((variances <= 0).any()):
+        raise ValueError(
+            f"{name} has a non-positive variance on its diagonal; variances must be > 0"
+        )
+    chol, info = torch.linalg.cholesky_ex(cov)
+    if bool((info != 0).any()):
+        raise ValueError(f"{name} is not symmetric positive definite")
+    return chol
+
+
+def gaussian_kl_full(
+    mean_q: torch.Tensor | np.ndarray,
+    cov_q: torch.Tensor | np.ndarray,
+    mean_p: torch.Tensor | np.ndarray,
+    cov_p: torch.Tensor | np.ndarray,
+) -> torch.Tensor:
+    """KL(N(mean_q, cov_q) || N(mean_p, cov_p)) for full covariances.
+
+    = 1/2 (tr(cov_p^-1 cov_q) + (m_p - m_q)^T cov_p^-1 (m_p - m_q) - d + ln det cov_p
+    - ln det cov_q). means: (..., d); covs: (..., d, d) symmetric positive definite.
+    Returns shape (...), >= 0. NumPy inputs become float64 tensors.
+    """
+    mq, mp = _as_tensor(mean_q, "mean_q"), _as_tensor(mean_p, "mean_p")
+    cq, cp = _as_tensor(cov_q, "cov_q"), _as_tensor(cov_p, "cov_p")
+    if mq.ndim == 0 or mq.shape[-1:] != mp.shape[-1:]:
+        raise ValueError(
+            f"mean_q and mean_p must be (..., d) with the same d, got {tuple(mq.shape)} "
+            f"and {tuple(mp.shape)}"
+        )
+    d = mq.shape[-1]
+    for name, cov in (("cov_q", cq), ("cov_p", cp)):
+        if cov.shape[-2:] != (d, d):
+            raise ValueError(f"{name} must be (..., {d}, {d}) to match the means, "
+                             f"got {tuple(cov.shape)}")
+    lq, lp = _cholesky(cq, "cov_q"), _cholesky(cp, "cov_p")
+    # Everything through L_p^{-1}: tr(cov_p^-1 cov_q) = ||L_p^-1 L_q||_F^2.
+    a = torch.linalg.solve_triangular(lp, lq, upper=False)
+    diff = (mp - mq).unsqueeze(-1)
+    b = torch.linalg.solve_triangular(lp, diff, upper=False).squeeze(-1)
+    logdet_q = 2.0 * torch.log(torch.diagonal(lq, dim1=-2, dim2=-1)).sum(-1)
+    logdet_p = 2.0 * torch.log(torch.diagonal(lp, dim1=-2, dim2=-1)).sum(-1)
+    return 0.5 * (a.pow(2).sum((-2, -1)) + b.pow(2).sum(-1) - d + logdet_p - logdet_q)

@@ -1,0 +1,163 @@
+"""Gaussian and categorical distributions in float64 NumPy, with exact log-densities.
+
+They are the variational families q(z|x) of notebook 03 and the building blocks of
+its latent models (``vaelab.latent_models``): a Gaussian N(mean, cov) with a full
+covariance (a diagonal one is the special case ``Gaussian.diagonal``), and a
+categorical distribution over {0, ..., K-1}.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from vaelab.validation import require_generator, require_positive_int
+
+_LOG_2PI = float(np.log(2.0 * np.pi))
+
+
+def as_float_array(values: Sequence[float] | np.ndarray | float, name: str,
+                   ndim: int | None = None) -> np.ndarray:
+    """``values`` as a finite float64 array (with ``ndim`` dimensions if given)."""
+    try:
+        arr = np.asarray(values, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be numeric, got {values!r}") from None
+    if ndim is not None and arr.ndim != ndim:
+        raise ValueError(f"{name} must have {ndim} dimension(s), got shape {arr.shape}")
+    if not np.all(np.isfinite(arr)):
+        raise ValueError(f"{name} contains a non-finite value; pass finite numbers")
+    return arr
+
+
+def cholesky(cov: np.ndarray, name: str = "cov") -> np.ndarray:
+    """Lower Cholesky factor of a symmetric positive-definite (d, d) matrix, or ``ValueError``."""
+    if cov.ndim != 2 or cov.shape[0] != cov.shape[1]:
+        raise ValueError(f"{name} must be a square (d, d) matrix, got shape {cov.shape}")
+    diag = np.diag(cov)
+    if np.any(diag <= 0):
+        raise ValueError(
+            f"{name} has a non-positive variance on its diagonal ({diag[diag <= 0][0]:g}); "
+            "variances must be > 0"
+        )
+    if not np.allclose(cov, cov.T, rtol=1e-10, atol=1e-12):
+        raise ValueError(f"{name} must be symmetric")
+    try:
+        return np.linalg.cholesky(cov)
+    except np.linalg.LinAlgError:
+        raise ValueError(
+            f"{name} is not positive definite; a covariance needs positive variances and "
+            "correlations strictly inside (-1, 1)"
+        ) from None
+
+
+class Gaussian:
+    """N(mean, cov) in d dimensions. mean: (d,), cov: (d, d) symmetric positive definite."""
+
+    def __init__(self, mean: Sequence[float] | np.ndarray,
+                 cov: Sequence[Sequence[float]] | np.ndarray) -> None:
+        self.mean = as_float_array(mean, "mean", ndim=1)
+        self.cov = as_float_array(cov, "cov", ndim=2)
+        if self.cov.shape != (self.dim, self.dim):
+            raise ValueError(
+                f"cov must have shape ({self.dim}, {self.dim}) to match mean, "
+                f"got {self.cov.shape}"
+            )
+        self.chol = cholesky(self.cov)
+
+    @classmethod
+    def diagonal(cls, mean: Sequence[float] | np.ndarray | float,
+                 std: Sequence[float] | np.ndarray | float) -> Gaussian:
+        """N(mean, diag(std^2)); scalars give a one-dimensional Gaussian."""
+        m = np.atleast_1d(as_float_array(mean, "mean"))
+        s = np.atleast_1d(as_float_array(std, "std"))
+        if m.ndim != 1 or s.shape != m.shape:
+            raise ValueError(f"mean and std must both be (d,), got {m.shape} and {s.shape}")
+        if np.any(s <= 0):
+            raise ValueError(f"std must be > 0, got {s[s <= 0][0]:g}")
+        return cls(m, np.diag(s**2))
+
+    @property
+    def dim(self) -> int:
+        """The dimension d."""
+        return int(self.mean.shape[0])
+
+    @property
+    def std(self) -> np.ndarray:
+        """Marginal standard deviations, shape (d,)."""
+        return np.sqrt(np.diag(self.cov))
+
+    def _points(self, z: np.ndarray | Sequence[float]) -> np.ndarray:
+        pts = as_float_array(z, "z")
+        if pts.ndim == 0 or pts.shape[-1] != self.dim:
+            raise ValueError(f"z must have shape (..., {self.dim}), got {pts.shape}")
+        return pts
+
+    def log_prob(self, z: np.ndarray | Sequence[float]) -> np.ndarray:
+        """ln N(z; mean, cov). z: (..., d) -> (...)."""
+        pts = self._points(z)
+        diff = (pts - self.mean).reshape(-1, self.dim).T  # (d, n)
+        white = np.linalg.solve(self.chol, diff)  # L^{-1} (z - m): a standard normal draw
+        half_logdet = np.log(np.diag(self.chol)).sum()
+        out = -0.5 * self.dim * _LOG_2PI - half_logdet - 0.5 * (white**2).sum(axis=0)
+        return out.reshape(pts.shape[:-1])
+
+    def sample(self, n: int, rng: np.random.Generator) -> np.ndarray:
+        """n draws z = mean + L eps, eps ~ N(0, I): shape (n, d)."""
+        n = require_positive_int(n, "n")
+        eps = require_generator(rng).standard_normal((n, self.dim))
+        return self.mean + eps @ self.chol.T
+
+    def entropy(self) -> float:
+        """H[q] = -E_q[ln q(z)] = d/2 ln(2 pi e) + 1/2 ln det cov, in nats."""
+        return float(0.5 * self.dim * (_LOG_2PI + 1.0) + np.log(np.diag(self.chol)).sum())
+
+
+class Categorical:
+    """A distribution over {0, ..., K-1}. probs: (K,), non-negative, summing to 1."""
+
+    def __init__(self, probs: Sequence[float] | np.ndarray) -> None:
+        p = as_float_array(probs, "probs", ndim=1)
+        if p.size == 0:
+            raise ValueError("probs is empty: pass at least one category")
+        if np.any(p < 0):
+            raise ValueError(f"probs must be >= 0, got {p[p < 0][0]:g}")
+        if abs(p.sum() - 1.0) > 1e-9:
+            raise ValueError(f"probs must sum to 1, they sum to {p.sum():.12g}")
+        self.probs = p / p.sum()
+
+    @property
+    def size(self) -> int:
+        """The number of categories K."""
+        return int(self.probs.shape[0])
+
+    def _labels(self, z: np.ndarray | Sequence[int] | int) -> np.ndarray:
+        labels = np.asarray(z)
+        if not np.issubdtype(labels.dtype, np.integer):
+            raise ValueError(f"z must hold integer categories, got dtype {labels.dtype}")
+        if np.any((labels < 0) | (labels >= self.size)):
+            raise ValueError(f"z must be in 0..{self.size - 1}")
+        return labels
+
+    def log_prob(self, z: np.ndarray | Sequence[int] | int) -> np.ndarray:
+        """ln q(z) for integer categories z (any shape); -inf where q(z) = 0."""
+        with np.errstate(divide="ignore"):
+            return np.log(self.probs)[self._labels(z)]
+
+    def sample(self, n: int, rng: np.random.Generator) -> np.ndarray:
+        """n draws, shape (n,), integers in 0..K-1."""
+        n = require_positive_int(n, "n")
+        return require_generator(rng).choice(self.size, size=n, p=self.probs)
+
+    def expect(self, values: np.ndarray) -> float:
+        """E_q[f(z)] = sum_k q_k f(k) for values f(0..K-1) of shape (K,); 0 * (-inf) counts 0."""
+        f = np.asarray(values, dtype=np.float64)
+        if f.shape != (self.size,):
+            raise ValueError(f"values must have shape ({self.size},), got {f.shape}")
+        keep = self.probs > 0
+        return float((self.probs[keep] * f[keep]).sum())
+
+    def entropy(self) -> float:
+        """H[q] = -sum_k q_k ln q_k, in nats."""
+        return -self.expect(self.log_prob(np.arange(self.size)))

@@ -1,0 +1,296 @@
+"""The evidence lower bound (ELBO): exact terms, Monte Carlo estimators, the IW bound, SGA on q.
+
+ELBO(q) = E_q[ln p(x|z)] - KL(q(z|x) || p(z)) = ln p(x) - KL(q(z|x) || p(z|x)) <= ln p(x).
+
+Works with any model of ``vaelab.latent_models`` and its q (``vaelab.distributions``).
+Monte Carlo results are ``Estimate``s: a mean and its standard error (std / sqrt(n)),
+so a check can say "within 4 standard errors". Everything is float64.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any, NamedTuple
+
+import numpy as np
+import torch
+from scipy.special import logsumexp
+
+from vaelab.distributions import Gaussian
+from vaelab.kl import gaussian_kl_standard_normal
+from vaelab.vae import reparameterize
+from vaelab.validation import require_generator, require_positive, require_positive_int
+
+_LOG_2PI = float(np.log(2.0 * np.pi))
+
+
+class Estimate(NamedTuple):
+    """A Monte Carlo estimate: mean, its standard error, and the number of samples n."""
+
+    mean: float
+    std_error: float
+    n: int
+
+    def within(self, value: float, n_se: float = 4.0, atol: float = 1e-10) -> bool:
+        """True if ``value`` lies within n_se standard errors (plus atol) of the mean."""
+        return abs(self.mean - value) <= n_se * self.std_error + atol
+
+    def __format__(self, spec: str) -> str:
+        return format_estimate(self) if not spec else format(self.mean, spec)
+
+
+def format_estimate(est: Estimate) -> str:
+    """'-3.142 ± 0.012': the mean at the precision its standard error holds (2 significant digits).
+
+    A standard error below 1e-12 (every sample the same number) prints as 'value (exact)'.
+    """
+    if est.std_error < 1e-12:
+        return f"{est.mean:.6f} (exact)"
+    decimals = max(0, 1 - int(np.floor(np.log10(est.std_error))))
+    return f"{est.mean:.{decimals}f} ± {est.std_error:.{decimals}f}"
+
+
+def mc_estimate(values: np.ndarray | Sequence[float]) -> Estimate:
+    """Mean of i.i.d. samples and its standard error std(ddof=1) / sqrt(n). values: (n,), n >= 2."""
+    v = np.asarray(values, dtype=np.float64).ravel()
+    if v.size < 2:
+        raise ValueError(f"need at least 2 samples for a standard error, got {v.size}")
+    if not np.all(np.isfinite(v)):
+        raise ValueError("values contain a non-finite number (a log-density of -inf?)")
+    return Estimate(float(v.mean()), float(v.std(ddof=1) / np.sqrt(v.size)), int(v.size))
+
+
+def log_mean_exp(log_w: np.ndarray, axis: int = -1) -> np.ndarray:
+    """ln mean(exp(log_w)) along ``axis``, without overflow."""
+    a = np.asarray(log_w, dtype=np.float64)
+    return logsumexp(a, axis=axis) - np.log(a.shape[axis])
+
+
+def log_mean_exp_estimate(log_w: np.ndarray | Sequence[float]) -> Estimate:
+    """ln of the Monte Carlo mean of w = exp(log_w), with the delta-method standard error.
+
+    SE(ln w_bar) ~ SE(w_bar) / w_bar. log_w: (n,). (ln of a mean is biased low by about
+    SE^2 / 2, far below the standard error itself once SE is small.)
+    """
+    a = np.asarray(log_w, dtype=np.float64).ravel()
+    if a.size < 2:
+        raise ValueError(f"need at least 2 samples, got {a.size}")
+    w = np.exp(a - a.max())  # rescaled weights: the ratio SE / mean does not change
+    return Estimate(float(log_mean_exp(a)), float(w.std(ddof=1) / np.sqrt(a.size) / w.mean()),
+                    int(a.size))
+
+
+class ElboTerms(NamedTuple):
+    """Every term of ln p(x) = ELBO + KL(q || p(z|x)), computed exactly for one x and q."""
+
+    log_marginal: float  # ln p(x)
+    expected_log_likelihood: float  # E_q[ln p(x|z)]
+    expected_log_prior: float  # E_q[ln p(z)]
+    entropy: float  # H[q] = -E_q[ln q(z|x)]
+    kl_prior: float  # KL(q(z|x) || p(z))
+    kl_posterior: float  # KL(q(z|x) || p(z|x))
+
+    @property
+    def elbo(self) -> float:
+        """E_q[ln p(x|z)] - KL(q || p(z))."""
+        return self.expected_log_likelihood - self.kl_prior
+
+    @property
+    def gap(self) -> float:
+        """ln p(x) - ELBO (equals kl_posterior)."""
+        return self.log_marginal - self.elbo
+
+
+def elbo_terms(model: Any, x: Any, q: Any) -> ElboTerms:
+    """The exact terms (closed form, finite sum or quadrature, whichever the model has)."""
+    return ElboTerms(
+        log_marginal=model.log_marginal(x),
+        expected_log_likelihood=model.expected_log_likelihood(x, q),
+        expected_log_prior=model.expected_log_prior(q),
+        entropy=q.entropy(),
+        kl_prior=model.kl_to_prior(q),
+        kl_posterior=model.kl_to_posterior(x, q),
+    )
+
+
+class SampleTerms(NamedTuple):
+    """Per-sample log-densities at z_s ~ q(z|x), s = 1..n: each array has shape (n,)."""
+
+    z: np.ndarray
+    log_q: np.ndarray  # ln q(z_s|x)
+    log_likelihood: np.ndarray  # ln p(x|z_s)
+    log_prior: np.ndarray  # ln p(z_s)
+    log_posterior: np.ndarray  # ln p(z_s|x)
+
+    @property
+    def log_weights(self) -> np.ndarray:
+        """ln p(x, z_s) - ln q(z_s|x): the importance log-weights, whose mean is the ELBO."""
+        return self.log_likelihood + self.log_prior - self.log_q
+
+
+def sample_terms(model: Any, x: Any, q: Any, n: int, rng: np.random.Generator) -> SampleTerms:
+    """Draw n samples z ~ q and evaluate every log-density of the derivations at them."""
+    n = require_positive_int(n, "n")
+    z = q.sample(n, require_generator(rng))
+    return SampleTerms(
+        z=z,
+        log_q=np.asarray(q.log_prob(z), dtype=np.float64),
+        log_likelihood=np.asarray(model.log_likelihood(x, z), dtype=np.float64),
+        log_prior=np.asarray(model.log_prior(z), dtype=np.float64),
+        log_posterior=np.asarray(model.log_posterior(x, z), dtype=np.float64),
+    )
+
+
+def mc_elbo(model: Any, x: Any, q: Any, n: int, rng: np.random.Generator) -> Estimate:
+    """ELBO ~ (1/n) sum_s [ln p(x, z_s) - ln q(z_s|x)], z_s ~ q: the mean and its standard error."""
+    n = require_positive_int(n, "n")
+    z = q.sample(n, require_generator(rng))
+    return mc_estimate(np.asarray(model.log_joint(x, z)) - q.log_prob(z))
+
+
+def iw_log_weights(model: Any, x: Any, q: Any, n: int, rng: np.random.Generator) -> np.ndarray:
+    """n importance log-weights ln p(x, z_s) - ln q(z_s|x), z_s ~ q: shape (n,)."""
+    n = require_positive_int(n, "n")
+    z = q.sample(n, require_generator(rng))
+    return np.asarray(model.log_joint(x, z), dtype=np.float64) - q.log_prob(z)
+
+
+def iw_bound(model: Any, x: Any, q: Any, k: int, n_repeats: int,
+             rng: np.random.Generator) -> Estimate:
+    """The importance-weighted bound L_k = E[ln (1/k) sum_{i<=k} p(x, z_i) / q(z_i|x)].
+
+    Estimated from n_repeats independent groups of k samples (n_repeats >= 2).
+    L_1 is the ELBO; L_k increases with k towards ln p(x).
+    """
+    k = require_positive_int(k, "k")
+    reps = require_positive_int(n_repeats, "n_repeats")
+    log_w = iw_log_weights(model, x, q, k * reps, rng).reshape(reps, k)
+    return mc_estimate(log_mean_exp(log_w, axis=1))
+
+
+def iw_bound_curve(log_weights: np.ndarray, ks: Sequence[int]) -> list[Estimate]:
+    """L_k for every k in ks, all from one pool of log-weights of shape (n_blocks, K).
+
+    Each row is cut into K / k blocks of k consecutive weights (so every k must divide K)
+    and L_k is the mean of ln mean(block) over all blocks. When each k divides the next,
+    every k-block is a union of smaller blocks, so Jensen's inequality (ln of a mean >=
+    mean of the lns) makes the estimates increase with k exactly as the bounds do.
+    """
+    pool = np.asarray(log_weights, dtype=np.float64)
+    if pool.ndim != 2:
+        raise ValueError(f"log_weights must be (n_blocks, K), got shape {pool.shape}")
+    width = pool.shape[1]
+    out = []
+    for k in ks:
+        k = require_positive_int(k, "k")
+        if width % k:
+            raise ValueError(f"every k must divide the pool width {width}, got k = {k}")
+        blocks = log_mean_exp(pool.reshape(-1, k), axis=1)
+        out.append(mc_estimate(blocks))
+    return out
+
+
+# ----------------------------------------------------------------------------- torch: SGA
+
+
+def reparameterized_elbo(
+    log_likelihood: Callable[[torch.Tensor], torch.Tensor],
+    mu: torch.Tensor,
+    logvar: torch.Tensor,
+    eps: torch.Tensor,
+    analytic_kl: bool = True,
+) -> torch.Tensor:
+    """Single-sample ELBO estimates at z = mu + exp(logvar / 2) * eps (the reparameterization).
+
+    log_likelihood: z (..., d) -> ln p(x|z) (...), for the x at hand. mu, logvar: (d,);
+    eps: (d,) for one sample or (n, d) for n of them (each row one estimate).
+    analytic_kl=True: ln p(x|z) - KL(q || N(0, I)) (the VAE's form, lower variance);
+    False: ln p(x|z) + ln p(z) - ln q(z|x) (the plain Monte Carlo estimator).
+    Both have the ELBO as their mean, and gradients flow to mu and logvar.
+    """
+    if mu.ndim != 1 or mu.shape != logvar.shape:
+        raise ValueError(f"mu and logvar must both be (d,), got {tuple(mu.shape)} and "
+                         f"{tuple(logvar.shape)}")
+    if eps.shape[-1:] != mu.shape or eps.ndim > 2:
+        raise ValueError(f"eps must be (d,) or (n, d) with d = {mu.shape[0]}, "
+                         f"got {tuple(eps.shape)}")
+    z = reparameterize(mu.expand_as(eps), logvar.expand_as(eps), eps)
+    if analytic_kl:
+        return log_likelihood(z) - gaussian_kl_standard_normal(mu, logvar)
+    log_prior = -0.5 * (_LOG_2PI + z.pow(2)).sum(-1)
+    log_q = -0.5 * (_LOG_2PI + logvar + eps.pow(2)).sum(-1)  # (z - mu)^2 / sigma^2 = eps^2
+    return log_likelihood(z) + log_prior - log_q
+
+
+class GaussianFit(NamedTuple):
+    """Result of ``fit_gaussian_q``: q = N(mean, diag(exp(log_std))^2) and the ELBO estimates."""
+
+    mean: np.ndarray  # (d,)
+    log_std: np.ndarray  # (d,)
+    elbo_trace: np.ndarray  # (steps,): the minibatch ELBO estimate at each step
+
+
+def fit_gaussian_q(
+    log_likelihood: Callable[[torch.Tensor], torch.Tensor],
+    dim: int,
+    *,
+    steps: int = 2000,
+    lr: float = 0.05,
+    n_samples: int = 16,
+    seed: int = 0,
+    init_mean: Sequence[float] | None = None,
+    init_log_std: Sequence[float] | None = None,
+) -> GaussianFit:
+    """Stochastic gradient ascent on the ELBO of a diagonal Gaussian q, with Adam.
+
+    Each step draws eps ~ N(0, I) (n_samples, dim), sets z = mu + sigma * eps and follows
+    the gradient of the mean reparameterized estimate (analytic KL). The learning rate
+    decays linearly to 0 so the noisy iterates settle. log_likelihood: z (n, d) -> (n,),
+    float64 torch. A private torch.Generator seeded with ``seed`` makes runs repeatable.
+    """
+    dim = require_positive_int(dim, "dim")
+    steps = require_positive_int(steps, "steps")
+    n_samples = require_positive_int(n_samples, "n_samples")
+    lr = require_positive(lr, "lr")
+    mean0 = np.zeros(dim) if init_mean is None else np.asarray(init_mean, dtype=np.float64)
+    log_std0 = np.zeros(dim) if init_log_std is None else np.asarray(init_log_std, dtype=np.float64)
+    if mean0.shape != (dim,) or log_std0.shape != (dim,):
+        raise ValueError(f"init_mean and init_log_std must have shape ({dim},)")
+    mu = torch.tensor(mean0, dtype=torch.float64, requires_grad=True)
+    log_std = torch.tensor(log_std0, dtype=torch.float64, requires_grad=True)
+    gen = torch.Generator().manual_seed(int(seed))
+    opt = torch.optim.Adam([mu, log_std], lr=lr)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda t: 1.0 - t / steps)
+    trace = np.empty(steps)
+    for t in range(steps):
+        eps = torch.randn(n_samples, dim, generator=gen, dtype=torch.float64)
+        elbo = reparameterized_elbo(log_likelihood, mu, 2.0 * log_std, eps).mean()
+        opt.zero_grad()
+        (-elbo).backward()  # ascent on the ELBO = descent on its negative
+        opt.step()
+        sched.step()
+        trace[t] = elbo.item()
+    return GaussianFit(mu.detach().numpy().copy(), log_std.detach().numpy().copy(), trace)
+
+
+class Decomposition(NamedTuple):
+    """ln p(x) = ELBO + KL(q || p(z|x)) along a path of q's: arrays of shape (n,)."""
+
+    elbo: np.ndarray
+    kl_posterior: np.ndarray
+    log_marginal: float
+
+
+def decomposition_along_means(model: Any, x: Any, means: np.ndarray | Sequence[float],
+                              log_std: float) -> Decomposition:
+    """The exact ELBO and KL(q || p(z|x)) for 1-D q = N(m, e^(2 log_std)) at each m in means."""
+    ms = np.atleast_1d(np.asarray(means, dtype=np.float64))
+    if ms.ndim != 1 or not np.all(np.isfinite(ms)):
+        raise ValueError("means must be a 1-D array of finite numbers")
+    std = float(np.exp(log_std))
+    elbo, kl = np.empty(ms.size), np.empty(ms.size)
+    for i, m in enumerate(ms):
+        q = Gaussian.diagonal([m], [std])
+        kl[i] = model.kl_to_posterior(x, q)
+        elbo[i] = model.expected_log_likelihood(x, q) - model.kl_to_prior(q)
+    return Decomposition(elbo, kl, float(model.log_marginal(x)))

@@ -1,0 +1,275 @@
+"""Figures for notebooks 01 and 02: likelihood surface, fitted density, Poisson fit.
+
+Every ``plot_*`` function returns its Figure and accepts existing axes, so the
+widgets can draw into a pyplot-free Figure. Artists that change with a parameter
+carry a ``gid``; the matching ``update_*`` function changes their data in place
+(no new artists, no re-layout), which keeps a slider update cheap.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.artist import Artist
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+from scipy import stats
+
+from vaelab.likelihoods import (
+    gaussian_log_density,
+    gaussian_log_likelihood,
+    gaussian_mle,
+    poisson_log_likelihood,
+    poisson_log_pmf,
+    poisson_lr_interval,
+    poisson_mle,
+)
+from vaelab.validation import as_counts, as_finite_array, require_positive_int
+
+#: The seed figure's window: mu in grams, sigma in grams.
+SURFACE_MU_RANGE = (3000.0, 4000.0)
+SURFACE_SIGMA_RANGE = (500.0, 1600.0)
+#: Contours drawn this many nats below the maximum.
+SURFACE_NAT_LEVELS = (0.25, 0.5, 1.0, 1.5)
+DENSITY_X_RANGE = (-500.0, 7500.0)
+POISSON_LAMBDA_RANGE = (0.2, 10.0)
+
+
+# ----------------------------------------------------------------------------- helpers
+
+
+def artist_by_gid(ax: Axes, gid: str) -> Artist:
+    """The artist in ``ax`` whose gid is ``gid`` (raises ``ValueError`` if none)."""
+    for artist in ax.get_children():
+        if artist.get_gid() == gid:
+            return artist
+    raise ValueError(f"no artist with gid {gid!r} in these axes; was it drawn by vaelab.plots?")
+
+
+def _axes(ax: Axes | None, figsize: tuple[float, float]) -> tuple[Figure, Axes]:
+    if ax is None:
+        fig, ax = plt.subplots(figsize=figsize, layout="constrained")
+        return fig, ax
+    return ax.get_figure(root=True), ax
+
+
+def _range(pair: Sequence[float], name: str) -> tuple[float, float]:
+    lo, hi = (float(v) for v in pair)
+    if not (np.isfinite(lo) and np.isfinite(hi) and lo < hi):
+        raise ValueError(f"{name} must be (low, high) with finite low < high, got {pair!r}")
+    return lo, hi
+
+
+def gaussian_readout(x: Sequence[float] | np.ndarray, mu: float, sigma: float) -> str:
+    """'log-likelihood = -24.123 (maximum -23.912)': the value at (mu, sigma) vs the MLE's."""
+    data = as_finite_array(x, "x")
+    value = gaussian_log_likelihood(data, mu, sigma)
+    best = gaussian_log_likelihood(data, *gaussian_mle(data))
+    return f"log-likelihood = {value:.3f} (maximum {best:.3f})"
+
+
+def poisson_readout(x: Sequence[int] | np.ndarray, lam: float) -> str:
+    """'log-likelihood = -5.4742 (maximum -5.1232)': the value at lam vs the MLE's."""
+    counts = as_counts(x, "x")
+    value = poisson_log_likelihood(counts, lam)
+    best = poisson_log_likelihood(counts, poisson_mle(counts))
+    return f"log-likelihood = {value:.4f} (maximum {best:.4f})"
+
+
+# ----------------------------------------------------------------------------- Gaussian
+
+
+def loglik_surface(
+    x: Sequence[float] | np.ndarray,
+    mu_range: Sequence[float] = SURFACE_MU_RANGE,
+    sigma_range: Sequence[float] = SURFACE_SIGMA_RANGE,
+    resolution: int = 201,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(mu grid (m,), sigma grid (m,), log-likelihood (m, m) indexed [sigma, mu])."""
+    m = require_positive_int(resolution, "resolution")
+    mus = np.linspace(*_range(mu_range, "mu_range"), m)
+    sigmas = np.linspace(*_range(sigma_range, "sigma_range"), m)
+    if sigmas[0] <= 0:
+        raise ValueError(f"sigma_range must be above 0, got {sigma_range!r}")
+    return mus, sigmas, gaussian_log_likelihood(x, mus[None, :], sigmas[:, None])
+
+
+def plot_loglik_surface(
+    x: Sequence[float] | np.ndarray,
+    path: np.ndarray | None = None,
+    mu_range: Sequence[float] = SURFACE_MU_RANGE,
+    sigma_range: Sequence[float] = SURFACE_SIGMA_RANGE,
+    resolution: int = 201,
+    ax: Axes | None = None,
+) -> Figure:
+    """The log-likelihood over (mu, sigma) as an image, contours, the MLE and a path.
+
+    path: optional shape (k, 2) array of (mu, sigma), e.g. from gaussian_gradient_ascent.
+    Contours sit 0.25, 0.5, 1 and 1.5 nats below the maximum (the whole seed window is
+    within about 2 nats: the peak is flat); the 1-nat one is labelled.
+    """
+    data = as_finite_array(x, "x")
+    mus, sigmas, ll = loglik_surface(data, mu_range, sigma_range, resolution)
+    mle = gaussian_mle(data)
+    ll_max = gaussian_log_likelihood(data, *mle)
+    fig, ax = _axes(ax, (6.4, 4.8))
+    image = ax.imshow(
+        ll,
+        origin="lower",  # row 0 is the smallest sigma; "lower left" is not a valid origin
+        extent=(mus[0], mus[-1], sigmas[0], sigmas[-1]),
+        aspect="auto",
+        cmap="viridis",
+        gid="loglik-surface",
+    )
+    fig.colorbar(image, ax=ax, label="log-likelihood (nats)")
+    levels = sorted(ll_max - np.array(SURFACE_NAT_LEVELS))
+    contours = ax.contour(
+        mus, sigmas, ll, levels=levels, colors="white", linewidths=0.8, linestyles="solid"
+    )
+    contours.set_gid("contours")
+    one_nat = ll_max - 1.0
+    ax.clabel(contours, levels=[one_nat], fmt={one_nat: "max - 1 nat"}, fontsize=8)
+    if path is not None:
+        steps = np.asarray(path, dtype=float)
+        if steps.ndim != 2 or steps.shape[1] != 2:
+            raise ValueError(f"path must have shape (k, 2) of (mu, sigma), got {steps.shape}")
+        ax.plot(steps[:, 0], steps[:, 1], ".-", color="orange", ms=3, lw=1,
+                label=f"gradient ascent ({len(steps) - 1} steps)", gid="ascent-path")
+    ax.plot([mle.mu], [mle.sigma], "*", color="red", ms=14, ls="none",
+            label=f"MLE ({mle.mu:.0f}, {mle.sigma:.2f})", gid="mle")
+    ax.set_xlabel("mu (g)")
+    ax.set_ylabel("sigma (g)")
+    ax.set_title("ln p(x | mu, sigma) for the three newborn weights")
+    ax.legend(loc="upper right", fontsize=8)
+    return fig
+
+
+def plot_gaussian_density(
+    x: Sequence[float] | np.ndarray,
+    mu: float,
+    sigma: float,
+    samples: Sequence[float] | np.ndarray | None = None,
+    x_range: Sequence[float] = DENSITY_X_RANGE,
+    ylim: float | None = None,
+    ax: Axes | None = None,
+) -> Figure:
+    """The density N(mu, sigma) over the data: each data point's density is its likelihood.
+
+    samples: optional draws from the model, shown as a rug. ylim: the top of the y axis
+    (default: 1.3 x the peak); the widget fixes it so the axes never re-scale.
+    """
+    data = as_finite_array(x, "x")
+    grid = np.linspace(*_range(x_range, "x_range"), 400)
+    fig, ax = _axes(ax, (7.0, 3.6))
+    density = np.exp(gaussian_log_density(grid, mu, sigma))
+    at_data = np.exp(gaussian_log_density(data, mu, sigma))
+    ax.plot(grid, density, color="C0", label="N(x | mu, sigma)", gid="density")
+    ax.vlines(data, 0.0, at_data, colors="C3", lw=1.5, gid="data-stems")
+    ax.plot(data, at_data, "o", color="C3", label="data: p(x_i | mu, sigma)", gid="data-density")
+    if samples is not None:
+        draws = as_finite_array(samples, "samples")
+        ax.plot(draws, np.zeros_like(draws), "|", color="C2", ms=14, mew=1.5,
+                label="samples from the model", gid="samples")
+    ax.axvline(0.0, color="grey", lw=0.8, ls=":")
+    ax.set_xlim(grid[0], grid[-1])
+    ax.set_ylim(0.0, ylim if ylim is not None else 1.3 * density.max())
+    ax.set_xlabel("weight (g)")
+    ax.set_ylabel("density (1/g)")
+    ax.set_title(f"mu = {mu:.1f}, sigma = {sigma:.1f}: " + gaussian_readout(data, mu, sigma),
+                 fontsize=10)
+    ax.legend(loc="upper right", fontsize=8)
+    return fig
+
+
+def update_gaussian_density(
+    ax: Axes, x: Sequence[float] | np.ndarray, mu: float, sigma: float
+) -> None:
+    """Move the curve, stems, points and title of a plot_gaussian_density axes in place."""
+    data = as_finite_array(x, "x")
+    curve = artist_by_gid(ax, "density")
+    grid = curve.get_xdata()
+    curve.set_ydata(np.exp(gaussian_log_density(grid, mu, sigma)))
+    at_data = np.exp(gaussian_log_density(data, mu, sigma))
+    artist_by_gid(ax, "data-density").set_data(data, at_data)
+    artist_by_gid(ax, "data-stems").set_segments(
+        [np.array([[xi, 0.0], [xi, yi]]) for xi, yi in zip(data, at_data, strict=True)]
+    )
+    ax.title.set_text(f"mu = {mu:.1f}, sigma = {sigma:.1f}: " + gaussian_readout(data, mu, sigma))
+
+
+# ----------------------------------------------------------------------------- Poisson
+
+
+def plot_poisson(
+    x: Sequence[int] | np.ndarray,
+    lam: float,
+    lam_range: Sequence[float] = POISSON_LAMBDA_RANGE,
+    k_max: int = 12,
+    level: float = 0.95,
+    pmf_ylim: float | None = None,
+    axes: Sequence[Axes] | None = None,
+) -> Figure:
+    """Left: Poisson(k | lam) vs the observed counts' frequencies. Right: ln p(x | lam).
+
+    The right panel marks the MLE, the current lam and the likelihood-ratio interval
+    at ``level`` (shaded, with its threshold l_max - chi2_1(level) / 2).
+    """
+    counts = as_counts(x, "x")
+    lo, hi = _range(lam_range, "lam_range")
+    if axes is None:
+        fig, (ax_pmf, ax_ll) = plt.subplots(1, 2, figsize=(10.0, 3.8), layout="constrained")
+    else:
+        ax_pmf, ax_ll = axes
+        fig = ax_pmf.get_figure(root=True)
+    ks = np.arange(require_positive_int(k_max, "k_max") + 1)
+    pmf = np.exp(poisson_log_pmf(ks, lam))
+    values, freq = np.unique(counts, return_counts=True)
+    ax_pmf.vlines(ks, 0.0, pmf, colors="C0", lw=3, gid="pmf-stems")
+    ax_pmf.plot(ks, pmf, "o", color="C0", ms=4, label="Poisson(k | lambda)", gid="pmf")
+    ax_pmf.plot(values, freq / counts.size, "x", color="C3", ms=10, mew=2,
+                label="observed fraction", gid="observed")
+    top = pmf_ylim if pmf_ylim is not None else 1.15 * max(pmf.max(), freq.max() / counts.size)
+    ax_pmf.set_ylim(0.0, top)
+    ax_pmf.set_xlabel("cars counted, k")
+    ax_pmf.set_ylabel("probability")
+    ax_pmf.set_title(f"lambda = {float(lam):.3f}", fontsize=10)
+    ax_pmf.legend(loc="upper right", fontsize=8)
+
+    grid = np.linspace(max(lo, 1e-3), hi, 400)
+    lam_hat = poisson_mle(counts)
+    ll_max = poisson_log_likelihood(counts, lam_hat)
+    low, high = poisson_lr_interval(counts, level)
+    threshold = ll_max - 0.5 * float(stats.chi2.ppf(level, df=1))
+    ax_ll.plot(grid, poisson_log_likelihood(counts, grid), color="C0", gid="loglik-curve",
+               label="ln p(x | lambda)")
+    ax_ll.axvspan(low, high, color="C1", alpha=0.2, gid="lr-interval",
+                  label=f"{level:.0%} LR interval [{low:.2f}, {high:.2f}]")
+    ax_ll.axhline(threshold, color="C1", lw=0.8, ls="--", gid="lr-threshold")
+    ax_ll.axvline(lam_hat, color="C3", lw=1, gid="mle", label=f"MLE {lam_hat:.4f}")
+    ax_ll.plot([lam], [poisson_log_likelihood(counts, lam)], "o", color="k", gid="current",
+               label="current lambda")
+    ax_ll.set_ylim(ll_max - 12.0, ll_max + 1.5)
+    ax_ll.set_xlim(grid[0], grid[-1])
+    ax_ll.set_xlabel("lambda")
+    ax_ll.set_ylabel("log-likelihood (nats)")
+    ax_ll.set_title(poisson_readout(counts, lam), fontsize=10)
+    ax_ll.legend(loc="lower right", fontsize=8)
+    return fig
+
+
+def update_poisson(axes: Sequence[Axes], x: Sequence[int] | np.ndarray, lam: float) -> None:
+    """Move the pmf, the current-lambda point and the titles of a plot_poisson figure."""
+    counts = as_counts(x, "x")
+    ax_pmf, ax_ll = axes
+    markers = artist_by_gid(ax_pmf, "pmf")
+    ks = np.asarray(markers.get_xdata())
+    pmf = np.exp(poisson_log_pmf(ks, lam))
+    markers.set_ydata(pmf)
+    artist_by_gid(ax_pmf, "pmf-stems").set_segments(
+        [np.array([[k, 0.0], [k, p]]) for k, p in zip(ks, pmf, strict=True)]
+    )
+    ax_pmf.title.set_text(f"lambda = {float(lam):.3f}")
+    artist_by_gid(ax_ll, "current").set_data([lam], [poisson_log_likelihood(counts, lam)])
+    ax_ll.title.set_text(poisson_readout(counts, lam))

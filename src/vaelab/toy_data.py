@@ -1,0 +1,117 @@
+"""Two-dimensional real-valued toy data sets for notebook 05's Gaussian-decoder VAE.
+
+- The seed's ring: z ~ N(0, I_2) pushed through f(z) = z/10 + z/||z||. A simple prior and
+  a flexible function make a complicated p(x): a ring of radius 1 + ||z||/10.
+- A mixture of Gaussian clusters with different spreads (data that is Gaussian only given
+  its cluster, and whose noise level depends on where you are).
+
+Both return float64 NumPy arrays of shape (n, 2). ``Standardization`` centres and scales
+data column by column (fitted on training data, applied to held-out data).
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+from vaelab.validation import require_positive_int
+
+# Cluster centres on a circle of radius 3 and their (isotropic) standard deviations:
+# spreads that differ by a factor of 8, so one noise level cannot fit them all.
+CLUSTER_CENTERS = np.array([[3.0, 0.0], [0.0, 3.0], [-3.0, 0.0], [0.0, -3.0]])
+CLUSTER_SCALES = np.array([0.1, 0.2, 0.4, 0.8])
+
+
+def _require_generator(rng: np.random.Generator) -> np.random.Generator:
+    if not isinstance(rng, np.random.Generator):
+        raise ValueError(
+            f"rng must be a numpy.random.Generator (e.g. np.random.default_rng(0)), "
+            f"got {type(rng).__name__}"
+        )
+    return rng
+
+
+def as_points(x: np.ndarray, name: str = "x", dim: int | None = None) -> np.ndarray:
+    """``x`` as a finite float64 array of shape (n, D) with n >= 1, or raise ``ValueError``."""
+    try:
+        arr = np.asarray(x, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be an array of numbers, got {type(x).__name__}") from None
+    if arr.ndim != 2 or arr.shape[0] == 0 or arr.shape[1] == 0:
+        raise ValueError(f"{name} must have shape (n, D) with n, D >= 1, got {arr.shape}")
+    if dim is not None and arr.shape[1] != dim:
+        raise ValueError(f"{name} must have {dim} columns, got shape {arr.shape}")
+    if not np.all(np.isfinite(arr)):
+        raise ValueError(f"{name} contains non-finite values; remove or fix them")
+    return arr
+
+
+def ring_transform(z: np.ndarray) -> np.ndarray:
+    """The seed's f(z) = z/10 + z/||z|| applied row by row: (n, 2) -> (n, 2).
+
+    Every point lands at distance 1 + ||z||/10 from the origin, in the direction of z.
+    """
+    z = as_points(z, "z")
+    norms = np.linalg.norm(z, axis=1, keepdims=True)
+    if np.any(norms == 0):
+        raise ValueError("z contains a zero row: f(z) = z/10 + z/||z|| is undefined at z = 0")
+    return z / 10.0 + z / norms
+
+
+def sample_ring(n: int, rng: np.random.Generator) -> np.ndarray:
+    """n points of the seed's ring: x = f(z), z ~ N(0, I_2). Returns float64 (n, 2)."""
+    n = require_positive_int(n, "n")
+    return ring_transform(_require_generator(rng).standard_normal((n, 2)))
+
+
+def sample_clusters(
+    n: int,
+    rng: np.random.Generator,
+    centers: np.ndarray = CLUSTER_CENTERS,
+    scales: np.ndarray = CLUSTER_SCALES,
+) -> np.ndarray:
+    """n points from an equal-weight mixture of isotropic Gaussians. Returns float64 (n, D).
+
+    centers: (K, D) cluster means; scales: (K,) positive standard deviations.
+    """
+    n = require_positive_int(n, "n")
+    rng = _require_generator(rng)
+    centers = as_points(centers, "centers")
+    scales = np.asarray(scales, dtype=np.float64)
+    if scales.shape != (centers.shape[0],):
+        raise ValueError(
+            f"scales must have one value per cluster, shape ({centers.shape[0]},), "
+            f"got {scales.shape}"
+        )
+    if not np.all(np.isfinite(scales)) or np.any(scales <= 0):
+        raise ValueError("scales must be positive, finite standard deviations")
+    which = rng.integers(0, centers.shape[0], size=n)
+    noise = rng.standard_normal((n, centers.shape[1]))
+    return centers[which] + scales[which, None] * noise
+
+
+class Standardization(NamedTuple):
+    """Column means and standard deviations (D,), fitted on training data."""
+
+    mean: np.ndarray
+    std: np.ndarray
+
+    def apply(self, x: np.ndarray) -> np.ndarray:
+        """(n, D) raw -> (n, D) standardised (zero mean, unit variance on the fitting data)."""
+        return (as_points(x, "x", dim=self.mean.shape[0]) - self.mean) / self.std
+
+    def invert(self, x_std: np.ndarray) -> np.ndarray:
+        """(n, D) standardised -> (n, D) in the original units."""
+        return as_points(x_std, "x_std", dim=self.mean.shape[0]) * self.std + self.mean
+
+
+def fit_standardization(x: np.ndarray) -> Standardization:
+    """Column mean and standard deviation of training data x (n, D), n >= 2."""
+    x = as_points(x, "x")
+    if x.shape[0] < 2:
+        raise ValueError("standardisation needs at least two points to measure a spread")
+    std = x.std(axis=0)
+    if np.any(std == 0):
+        raise ValueError("a column of x is constant: it cannot be scaled to unit variance")
+    return Standardization(x.mean(axis=0), std)

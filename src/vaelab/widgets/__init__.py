@@ -1,0 +1,1 @@
+"""Widget builders: thin ipywidgets wrappers over plain, tested functions."""

@@ -1,0 +1,183 @@
+"""Checks for notebooks 01 and 02: right answers pass, each known mistake gets its hint."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import special, stats
+
+from vaelab.exercises import mle
+from vaelab.exercises.core import ExerciseError
+from vaelab.seed_data import CAR_COUNTS, NEWBORN_WEIGHTS_G
+
+LOG_2PI = np.log(2 * np.pi)
+
+
+def right_loglik(x, mu, sigma):
+    return float(np.sum(-0.5 * LOG_2PI - np.log(sigma) - (x - mu) ** 2 / (2 * sigma**2)))
+
+
+def rejects(check, *args, hint: str) -> None:
+    with pytest.raises(ExerciseError) as info:
+        check(*args)
+    assert hint in str(info.value), str(info.value)
+    assert "Hint:" in str(info.value)
+
+
+# ----------------------------------------------------------------------------- 1.1
+
+
+def test_1_1_accepts_the_log_likelihood(capsys) -> None:
+    mle.check_gaussian_log_likelihood(right_loglik)
+    mle.check_gaussian_log_likelihood(lambda x, m, s: stats.norm.logpdf(x, m, s).sum())
+    assert "Exercise 1.1: correct." in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("wrong", "hint"),
+    [
+        (lambda x, m, s: -right_loglik(x, m, s), "Wrong sign"),
+        (lambda x, m, s: right_loglik(x, m, s) + 0.5 * len(x) * LOG_2PI, "-n/2 ln(2 pi)"),
+        (lambda x, m, s: right_loglik(x, m, np.sqrt(s)), "not the variance"),
+        (lambda x, m, s: right_loglik(x, m, s) + len(x) * np.log(s), "-n ln sigma"),
+        (lambda x, m, s: right_loglik(x, m, s) / len(x), "averaged"),
+        (lambda x, m, s: stats.norm.logpdf(x, m, s), "SUM"),
+        (lambda x, m, s: np.exp(right_loglik(x, m, s)), "likelihood itself"),
+        (lambda x, m, s: right_loglik(x, m, s) + 1.0, "Write ln N"),
+        (lambda x, m, s: np.nan, "finite"),
+    ],
+    ids=["sign", "constant", "variance", "log-sigma", "mean", "per-point", "exp", "other", "nan"],
+)
+def test_1_1_rejects_mistakes(wrong, hint: str) -> None:
+    rejects(mle.check_gaussian_log_likelihood, wrong, hint=hint)
+
+
+# ----------------------------------------------------------------------------- 1.2
+
+
+def test_1_2_accepts_the_mle(capsys) -> None:
+    mle.check_gaussian_mle(np.mean(NEWBORN_WEIGHTS_G), np.std(NEWBORN_WEIGHTS_G))
+    mle.check_gaussian_mle(3500, 700.554066435989)
+    assert "Exercise 1.2: correct." in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("mu", "sigma", "hint"),
+    [
+        (3500.0, float(np.std(NEWBORN_WEIGHTS_G, ddof=1)), "n - 1"),
+        (3500.0, float(np.var(NEWBORN_WEIGHTS_G)), "variance"),
+        (3500.0, float(np.var(NEWBORN_WEIGHTS_G, ddof=1)), "variance"),
+        (3400.0, 700.55406, "sample mean"),
+        (3500.0, -700.55406, "positive"),
+        (3500.0, 650.0, "sigma^2 = (1/n)"),
+        (3500.0, [700.0, 1.0], "single number"),
+    ],
+)
+def test_1_2_rejects_mistakes(mu, sigma, hint: str) -> None:
+    rejects(mle.check_gaussian_mle, mu, sigma, hint=hint)
+
+
+# ----------------------------------------------------------------------------- 2.1
+
+
+def right_sampler(lam, n, rng):
+    return rng.poisson(lam, size=n)
+
+
+def test_2_1_accepts_a_poisson_model(capsys) -> None:
+    mle.check_car_model("x_i ~ Poisson(lambda), IID", right_sampler)
+    mle.check_car_model("x_i ~ Poisson(λ) i.i.d. for i = 1..3", right_sampler)
+    assert "Exercise 2.1: correct." in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("notation", "sampler", "hint"),
+    [
+        ("x_i ~ N(mu, sigma), IID", right_sampler, "normal puts mass"),
+        ("x_i ~ Normal(lambda, lambda), IID", right_sampler, "normal puts mass"),
+        ("x_i ~ Binomial(n, p), IID", right_sampler, "Poisson(lambda)"),
+        ("x_i ~ Poisson, IID", right_sampler, "parameter"),
+        ("x_i ~ Poisson(lambda)", right_sampler, "IID"),
+        ("", right_sampler, "as text"),
+        ("x_i ~ Poisson(lambda), IID",
+         lambda lam, n, rng: rng.normal(lam, np.sqrt(lam), size=n), "normal model for counts"),
+        ("x_i ~ Poisson(lambda), IID",
+         lambda lam, n, rng: np.round(rng.normal(lam, 0.3 * lam + 3, size=n)),
+         "normal model for counts"),
+        ("x_i ~ Poisson(lambda), IID",
+         lambda lam, n, rng: np.round(np.abs(rng.normal(lam, 0.5, size=n))),
+         "variance equals its mean"),
+        ("x_i ~ Poisson(lambda), IID", lambda lam, n, rng: rng.poisson(lam + 1, size=n), "mean"),
+        ("x_i ~ Poisson(lambda), IID", lambda lam, n, rng: rng.poisson(lam, size=n - 1), "shape"),
+        ("x_i ~ Poisson(lambda), IID",
+         lambda lam, n, rng: np.random.default_rng().poisson(lam, size=n), "rng argument"),
+    ],
+    ids=["N", "Normal", "binomial", "no-param", "no-iid", "empty", "normal-sampler",
+         "rounded-normal", "wrong-var", "wrong-mean", "shape", "global-rng"],
+)
+def test_2_1_rejects_mistakes(notation, sampler, hint: str) -> None:
+    rejects(mle.check_car_model, notation, sampler, hint=hint)
+
+
+# ----------------------------------------------------------------------------- 2.2
+
+
+@pytest.mark.parametrize("answer", [{"lambda"}, "lambda", ["λ"], ("lam",), {r"\lambda"}])
+def test_2_2_accepts_lambda(answer, capsys) -> None:
+    mle.check_car_parameter(answer)
+    assert "Exercise 2.2: correct." in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("answer", "hint"),
+    [({"mu", "sigma"}, "ONE parameter"), ({"mean", "variance"}, "ONE parameter"),
+     ({"p"}, "theta = {'lambda'}"), ([1.0], "strings")],
+)
+def test_2_2_rejects_mistakes(answer, hint: str) -> None:
+    rejects(mle.check_car_parameter, answer, hint=hint)
+
+
+# ----------------------------------------------------------------------------- 2.3
+
+
+def test_2_3_accepts_the_mean(capsys) -> None:
+    mle.check_poisson_mle(np.mean(CAR_COUNTS))
+    mle.check_poisson_mle(8 / 3)
+    assert "Exercise 2.3: correct." in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("answer", "hint"),
+    [(float(np.var(CAR_COUNTS)), "variance"), (float(np.var(CAR_COUNTS, ddof=1)), "variance"),
+     (-8 / 3, "Wrong sign"), (8.0, "divide by"), (3.0, "median"), (2.5, "derivative")],
+)
+def test_2_3_rejects_mistakes(answer, hint: str) -> None:
+    rejects(mle.check_poisson_mle, answer, hint=hint)
+
+
+# ----------------------------------------------------------------------------- 2.4
+
+LAM = 8 / 3
+RIGHT = float(np.sum(CAR_COUNTS * np.log(LAM) - LAM - special.gammaln(CAR_COUNTS + 1)))
+
+
+def test_2_4_accepts_the_value(capsys) -> None:
+    mle.check_poisson_log_likelihood(RIGHT)
+    mle.check_poisson_log_likelihood(-5.1232)
+    assert "Exercise 2.4: correct." in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("answer", "hint"),
+    [
+        (float(np.sum(CAR_COUNTS * np.log(LAM) - LAM)), "ln(x_i!)"),
+        (-RIGHT, "Wrong sign"),
+        (float(stats.norm.logpdf(CAR_COUNTS, LAM, np.std(CAR_COUNTS)).sum()), "normal model"),
+        (RIGHT / 3, "averaged"),
+        (RIGHT / np.log(10), "base-10"),
+        (float(np.exp(RIGHT)), "likelihood itself"),
+        (-6.0, "Evaluate"),
+    ],
+)
+def test_2_4_rejects_mistakes(answer, hint: str) -> None:
+    rejects(mle.check_poisson_log_likelihood, answer, hint=hint)

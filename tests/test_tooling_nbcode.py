@@ -1,0 +1,35 @@
+"""Resolving what notebook cells call through their imports."""
+
+from __future__ import annotations
+
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+
+from vaelab.tooling.nbcode import called_names, calls_into, parse_cell
+
+
+def test_calls_are_resolved_through_imports_in_cell_order():
+    nb = new_notebook(cells=[
+        new_code_cell("%matplotlib inline\nimport matplotlib.pyplot as plt\n"
+                      "from vaelab.seeding import seed_everything\nrng = seed_everything(0)"),
+        new_markdown_cell("plt.show()"),
+        new_code_cell("fig, ax = plt.subplots()\nplt.show()"),
+        new_code_cell("from vaelab.exercises import mle as ex\nex.check_mle(mu=1.0)"),
+        new_code_cell("import vaelab.widgets.likelihood\nvaelab.widgets.likelihood.explorer()"),
+        new_code_cell("from vaelab.widgets.likelihood import explorer as ex2\nprint(ex2())"),
+        new_code_cell("this is not python ("),
+    ])
+    names = called_names(nb)
+    assert "vaelab.seeding.seed_everything" in names[0]
+    assert names[1] == set()
+    assert names[2] == {"matplotlib.pyplot.subplots", "matplotlib.pyplot.show"}
+    assert names[3] == {"vaelab.exercises.mle.check_mle"}
+    assert calls_into(names[4], "vaelab.widgets")
+    assert names[5] == {"vaelab.widgets.likelihood.explorer", "print"}
+    assert names[6] == set()
+    assert not calls_into(names[2], "vaelab.widgets")
+    assert not calls_into({"vaelab.widgetsx.f"}, "vaelab.widgets")
+
+
+def test_parse_cell_understands_magics_and_rejects_bad_syntax():
+    assert parse_cell("!ls\n%time x = 1") is not None
+    assert parse_cell("def (") is None
