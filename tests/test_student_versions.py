@@ -4,7 +4,8 @@ For every notebook in ``notebooks/`` with exercises (found when the tests are
 collected):
 
 (a) the student version, executed, stops first with a ``NotImplementedError``
-    naming an exercise, raised in the first exercise cell, every cell before it
+    naming the first exercise, raised in its cell (or in its check cell, when the
+    exercise is a function body that the check calls), every cell before it
     having run without error;
 (b) for each exercise k, the master with only exercise k blanked runs every
     cell up to k and fails there with k's ``NotImplementedError``. One kernel per
@@ -73,6 +74,14 @@ def _tags(cell) -> list[str]:
     return cell.get("metadata", {}).get("tags", [])
 
 
+def _check_cell(nb, exercise) -> int | None:
+    """Index of the first code cell after the exercise cell: where its check belongs."""
+    for index in range(exercise.cell_index + 1, len(nb.cells)):
+        if nb.cells[index].cell_type == "code":
+            return index
+    return None
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("path", PARAMS)
 def test_student_version_stops_first_at_an_exercise_with_not_implemented(path):
@@ -83,20 +92,29 @@ def test_student_version_stops_first_at_an_exercise_with_not_implemented(path):
     outcome = execute_notebook(make_student(master, str(path)), path.parent, CELL_TIMEOUT)
 
     assert not outcome.ok, f"{path.name}: the student version ran to the end without an error"
-    assert outcome.failed_cell == first.cell_index, (
+    allowed = (first.cell_index, _check_cell(master, first))
+    assert outcome.failed_cell in allowed, (
         f"{path.name}: first error in cell {outcome.failed_cell} ({outcome.error}), "
-        f"expected the first exercise cell {first.cell_index} (Exercise {first.id})"
+        f"expected the first exercise's cell or check cell {allowed} (Exercise {first.id})"
     )
-    (error,) = _error_outputs(outcome.nb.cells[first.cell_index])
+    (error,) = _error_outputs(outcome.nb.cells[outcome.failed_cell])
     assert error["ename"] == "NotImplementedError", outcome.error
     assert error["evalue"].startswith(f"Exercise {first.id}:"), error["evalue"]
     assert "raise NotImplementedError" in outcome.nb.cells[first.cell_index].source
-    for index, cell in enumerate(outcome.nb.cells[: first.cell_index]):
+    for index, cell in enumerate(outcome.nb.cells[: outcome.failed_cell]):
         if cell.cell_type != "code" or not cell.source.strip():
             continue
         assert cell.execution_count is not None, f"{path.name}: cell {index} did not run"
         if "raises-exception" not in _tags(cell):
             assert not _error_outputs(cell), f"{path.name}: cell {index} raised before exercise"
+
+
+def _run_expecting_error(client, cell, index) -> CellExecutionError | None:
+    try:
+        client.execute_cell(cell, index)
+    except CellExecutionError as exc:
+        return exc
+    return None
 
 
 @pytest.mark.slow
@@ -115,13 +133,21 @@ def test_each_exercise_blanked_alone_fails_there_after_the_cells_before_ran(path
             if index in by_cell:
                 exercise = by_cell[index]
                 blank = blank_exercises(master, only=[exercise.id]).cells[index]
-                with pytest.raises(CellExecutionError) as info:
-                    client.execute_cell(blank, index)
-                assert info.value.ename == "NotImplementedError", (
-                    f"{path.name}: Exercise {exercise.id} blanked raised {info.value.ename}: "
-                    f"{info.value.evalue}"
+                error = _run_expecting_error(client, blank, index)
+                if error is None:
+                    # A blanked function body raises when its check cell calls it.
+                    check = _check_cell(master, exercise)
+                    assert check is not None, f"{path.name}: no cell after Exercise {exercise.id}"
+                    error = _run_expecting_error(client, copy.deepcopy(work.cells[check]), check)
+                assert error is not None, (
+                    f"{path.name}: Exercise {exercise.id} blanked raised nothing in its cell "
+                    "or its check cell"
                 )
-                assert info.value.evalue.startswith(f"Exercise {exercise.id}:")
+                assert error.ename == "NotImplementedError", (
+                    f"{path.name}: Exercise {exercise.id} blanked raised {error.ename}: "
+                    f"{error.evalue}"
+                )
+                assert error.evalue.startswith(f"Exercise {exercise.id}:"), error.evalue
                 reached.append(exercise.id)
             # The master cell (solution in place); an unexpected error fails the test here.
             try:
@@ -136,12 +162,8 @@ def test_every_exercise_is_followed_by_a_check_cell_calling_vaelab_exercises(pat
     master = _read(path)
     names = called_names(master)
     for exercise in find_exercises(master, str(path)):
-        following = [
-            i for i in range(exercise.cell_index + 1, len(master.cells))
-            if master.cells[i].cell_type == "code"
-        ]
-        assert following, f"{path.name}: Exercise {exercise.id} has no code cell after it"
-        check = following[0]
+        check = _check_cell(master, exercise)
+        assert check is not None, f"{path.name}: Exercise {exercise.id} has no code cell after it"
         assert calls_into(names[check], "vaelab.exercises"), (
             f"{path.name}: cell {check} after Exercise {exercise.id} (cell "
             f"{exercise.cell_index}) calls no check function from vaelab.exercises"

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
-import ipywidgets as widgets
-import numpy as np
-import pytest
-from scipy import stats
+import matplotlib
 
-from vaelab.plots.likelihood import artist_by_gid
-from vaelab.seed_data import CAR_COUNTS, NEWBORN_WEIGHTS_G
-from vaelab.widgets import likelihood as wl
+matplotlib.use("Agg")
+
+import ipywidgets as widgets  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+from scipy import stats  # noqa: E402
+
+from vaelab.plots.likelihood import artist_by_gid  # noqa: E402
+from vaelab.seed_data import CAR_COUNTS, NEWBORN_WEIGHTS_G  # noqa: E402
+from vaelab.widgets import likelihood as wl  # noqa: E402
 
 PNG_MAGIC = b"\x89PNG"
 
@@ -75,3 +79,20 @@ def test_explorer_rejects_bad_data() -> None:
         wl.gaussian_explorer([])
     with pytest.raises(ValueError, match="non-negative"):
         wl.poisson_explorer([1, -1])
+
+
+def test_static_figures_match_the_explorers_start() -> None:
+    import matplotlib.pyplot as plt
+
+    fig = wl.gaussian_explorer_figure(NEWBORN_WEIGHTS_G)
+    ex = wl.gaussian_explorer(NEWBORN_WEIGHTS_G)
+    for gid in ("density", "data-density"):
+        np.testing.assert_allclose(artist_by_gid(fig.axes[0], gid).get_xydata(),
+                                   artist_by_gid(ex.figure.axes[0], gid).get_xydata())
+    assert fig.axes[0].get_ylim() == ex.figure.axes[0].get_ylim()
+    pfig = wl.poisson_explorer_figure(CAR_COUNTS)
+    pex = wl.poisson_explorer(CAR_COUNTS)
+    np.testing.assert_allclose(artist_by_gid(pfig.axes[0], "pmf").get_ydata(),
+                               artist_by_gid(pex.figure.axes[0], "pmf").get_ydata())
+    assert pfig.axes[0].get_ylim() == pex.figure.axes[0].get_ylim()
+    plt.close("all")

@@ -35,9 +35,6 @@ class Estimate(NamedTuple):
         """True if ``value`` lies within n_se standard errors (plus atol) of the mean."""
         return abs(self.mean - value) <= n_se * self.std_error + atol
 
-    def __format__(self, spec: str) -> str:
-        return format_estimate(self) if not spec else format(self.mean, spec)
-
 
 def format_estimate(est: Estimate) -> str:
     """'-3.142 ± 0.012': the mean at the precision its standard error holds (2 significant digits).

@@ -1,7 +1,7 @@
 """Two-dimensional real-valued toy data sets for notebook 05's Gaussian-decoder VAE.
 
-- The seed's ring: z ~ N(0, I_2) pushed through f(z) = z/10 + z/||z||. A simple prior and
-  a flexible function make a complicated p(x): a ring of radius 1 + ||z||/10.
+- The seed's ring: z ~ N(0, I_2) pushed through f(z) = z/10 + z/||z||
+  (``vaelab.latent_models.ring_map``, drawn in notebook 03): a ring of radius 1 + ||z||/10.
 - A mixture of Gaussian clusters with different spreads (data that is Gaussian only given
   its cluster, and whose noise level depends on where you are).
 
@@ -15,21 +15,13 @@ from typing import NamedTuple
 
 import numpy as np
 
-from vaelab.validation import require_positive_int
+from vaelab.latent_models import ring_map
+from vaelab.validation import require_generator, require_positive_int
 
 # Cluster centres on a circle of radius 3 and their (isotropic) standard deviations:
 # spreads that differ by a factor of 8, so one noise level cannot fit them all.
 CLUSTER_CENTERS = np.array([[3.0, 0.0], [0.0, 3.0], [-3.0, 0.0], [0.0, -3.0]])
 CLUSTER_SCALES = np.array([0.1, 0.2, 0.4, 0.8])
-
-
-def _require_generator(rng: np.random.Generator) -> np.random.Generator:
-    if not isinstance(rng, np.random.Generator):
-        raise ValueError(
-            f"rng must be a numpy.random.Generator (e.g. np.random.default_rng(0)), "
-            f"got {type(rng).__name__}"
-        )
-    return rng
 
 
 def as_points(x: np.ndarray, name: str = "x", dim: int | None = None) -> np.ndarray:
@@ -47,22 +39,10 @@ def as_points(x: np.ndarray, name: str = "x", dim: int | None = None) -> np.ndar
     return arr
 
 
-def ring_transform(z: np.ndarray) -> np.ndarray:
-    """The seed's f(z) = z/10 + z/||z|| applied row by row: (n, 2) -> (n, 2).
-
-    Every point lands at distance 1 + ||z||/10 from the origin, in the direction of z.
-    """
-    z = as_points(z, "z")
-    norms = np.linalg.norm(z, axis=1, keepdims=True)
-    if np.any(norms == 0):
-        raise ValueError("z contains a zero row: f(z) = z/10 + z/||z|| is undefined at z = 0")
-    return z / 10.0 + z / norms
-
-
 def sample_ring(n: int, rng: np.random.Generator) -> np.ndarray:
     """n points of the seed's ring: x = f(z), z ~ N(0, I_2). Returns float64 (n, 2)."""
     n = require_positive_int(n, "n")
-    return ring_transform(_require_generator(rng).standard_normal((n, 2)))
+    return ring_map(require_generator(rng).standard_normal((n, 2)))
 
 
 def sample_clusters(
@@ -76,7 +56,7 @@ def sample_clusters(
     centers: (K, D) cluster means; scales: (K,) positive standard deviations.
     """
     n = require_positive_int(n, "n")
-    rng = _require_generator(rng)
+    rng = require_generator(rng)
     centers = as_points(centers, "centers")
     scales = np.asarray(scales, dtype=np.float64)
     if scales.shape != (centers.shape[0],):

@@ -70,6 +70,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 @pytest.fixture(scope="session")
 def e2e_out() -> Path:
     OUT_DIR.mkdir(parents=True, exist_ok=True)
+    for stale in ("e2e.log", "latency.json"):
+        (OUT_DIR / stale).unlink(missing_ok=True)
     return OUT_DIR
 
 
@@ -109,8 +111,12 @@ def browser() -> Iterator[Any]:
 
 
 @pytest.fixture(scope="session")
-def lab(lab_server: LabServer, browser: Any) -> Lab:
-    return Lab(lab_server, browser)
+def lab(lab_server: LabServer, browser: Any) -> Iterator[Lab]:
+    lab = Lab(lab_server, browser)
+    try:
+        yield lab
+    finally:
+        lab.close()
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:

@@ -27,6 +27,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -78,6 +79,13 @@ def discover_notebooks() -> list[Path]:
 
 
 # ------------------------------------------------------------------------ processes
+
+
+def log(message: str) -> None:
+    """A time-stamped line in build/e2e/e2e.log: where a slow or stuck run spends its time."""
+    OUT_DIR.mkdir(parents=True, exist_ok=True)
+    with open(OUT_DIR / "e2e.log", "a") as f:
+        f.write(f"{time.strftime('%H:%M:%S')} {time.monotonic():10.2f}  {message}\n")
 
 
 def _free_port() -> int:
@@ -181,6 +189,7 @@ class LabServer:
             stdin=subprocess.DEVNULL, start_new_session=True, preexec_fn=_die_with_parent,
         )
         atexit.register(self.stop)
+        log(f"JupyterLab starting on port {self.port}")
         deadline = time.monotonic() + SERVER_START_TIMEOUT_S
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -188,6 +197,7 @@ class LabServer:
                                    f"see {self.log_path}")
             with contextlib.suppress(OSError, urllib.error.URLError):
                 self.api("GET", "/api/status")
+                log("JupyterLab answers")
                 return
             time.sleep(0.25)
         raise RuntimeError(f"JupyterLab did not answer within {SERVER_START_TIMEOUT_S:.0f} s; "
@@ -293,7 +303,7 @@ _KERNEL_IDLE_JS = """
   const ctx = panel && panel.sessionContext;
   if (!ctx || !ctx.session || !ctx.session.kernel) return false;
   if (ctx.session.kernel.status !== 'idle') return false;
-  const prompts = [...document.querySelectorAll('.jp-Notebook .jp-InputPrompt')];
+  const prompts = [...panel.node.querySelectorAll('.jp-InputPrompt')];
   return !prompts.some(p => p.textContent.includes('*'));
 }
 """
@@ -324,6 +334,14 @@ _ERRORS_JS = """
 """
 
 
+def replaced(before: dict[str, Any], after: dict[str, Any]) -> bool:
+    """Did the outputs update: every picture replaced (or, with no picture, new text)?"""
+    if before["imgs"]:
+        return (len(after["imgs"]) >= len(before["imgs"])
+                and not set(after["imgs"]) & set(before["imgs"]))
+    return after["text"] != before["text"]
+
+
 @dataclass
 class Slider:
     """One ipywidgets slider in the page: its description and its noUiSlider handle."""
@@ -333,11 +351,19 @@ class Slider:
     handle: Any  # Locator of the .noUi-handle (role=slider)
 
     def value(self) -> float:
-        return float(self.handle.get_attribute("aria-valuenow"))
+        """The slider's value as its view sent it to the kernel (noUiSlider's own number).
+
+        (aria-valuenow is rounded to one decimal; the readout to its format.) Equal to the
+        kernel's value once the slider has been moved: before, the kernel may hold an
+        off-grid start value (an MLE, say) that the handle shows snapped to the grid.
+        """
+        return float(self.root.locator(".noUi-target").evaluate(
+            "el => Number(el.noUiSlider.get())"))
 
     def bounds(self) -> tuple[float, float]:
-        return (float(self.handle.get_attribute("aria-valuemin")),
-                float(self.handle.get_attribute("aria-valuemax")))
+        low, high = self.root.locator(".noUi-target").evaluate(
+            "el => [el.noUiSlider.options.range.min, el.noUiSlider.options.range.max]")
+        return float(low), float(high)
 
     def readout(self) -> str:
         """The number as the slider shows it (its readout_format)."""
@@ -388,6 +414,22 @@ class WidgetView:
                 return now
         return last
 
+    def wait_until(self, predicate: Callable[[dict[str, Any]], bool],
+                   timeout_s: float = 20.0) -> dict[str, Any]:
+        """Poll the outputs' state until ``predicate(state)``; return the last state seen."""
+        deadline = time.monotonic() + timeout_s
+        state = self.state()
+        while not predicate(state) and time.monotonic() < deadline:
+            time.sleep(0.05)
+            state = self.state()
+        return state
+
+    def step(self, slider: Slider, key: str, timeout_s: float = 20.0) -> dict[str, Any]:
+        """Press ``key`` on ``slider`` and wait for its update: new pictures, else new text."""
+        before = self.state()
+        self.press(slider, key)
+        return self.wait_until(lambda s: replaced(before, s), timeout_s)
+
     def press(self, slider: Slider, key: str) -> None:
         """A student's keyboard step: focus the slider's handle and press ``key``."""
         slider.handle.focus()
@@ -408,28 +450,43 @@ class WidgetView:
                                     timeout=timeout_s * 1000)
         return float(self.page.evaluate("() => window.__vaelabWatch.t1 - window.__vaelabWatch.t0"))
 
+    def figure_pixels(self) -> list[bytes]:
+        """Screenshots (PNG bytes) of each picture in the outputs, as rendered on screen."""
+        imgs = self.area.locator("img")
+        return [imgs.nth(i).screenshot() for i in range(imgs.count())]
+
     def screenshot(self, path: Path) -> bytes:
         self.area.scroll_into_view_if_needed()
         return self.area.screenshot(path=str(path))
 
 
 class NotebookPage:
-    """One notebook open in JupyterLab in its own browser page."""
+    """One notebook open in the shared JupyterLab page (one notebook at a time)."""
 
     def __init__(self, page: Any, server: LabServer, rel_path: str) -> None:
         self.page = page
         self.server = server
         self.rel_path = rel_path
+        self.run_seconds: float | None = None
+        self.panel: Any = None  # Locator of this notebook's panel, set by open()
         self.console_errors: list[str] = []
-        page.on("pageerror", lambda exc: self.console_errors.append(str(exc)))
+        self._on_error = lambda exc: self.console_errors.append(str(exc))
+        page.on("pageerror", self._on_error)
 
     def open(self, timeout_s: float = 120.0) -> None:
-        url = f"{self.server.base_url}/lab/tree/{self.rel_path}?reset&token={self.server.token}"
-        self.page.goto(url, timeout=timeout_s * 1000)
-        self.page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=timeout_s * 1000)
+        """Open the notebook (as a double-click in the file browser does) and wait for idle."""
+        self.page.evaluate(
+            "path => window.jupyterapp.commands.execute('docmanager:open',"
+            " {path: path, factory: 'Notebook'})", self.rel_path)
+        self.page.wait_for_function(
+            "path => { const w = window.jupyterapp.shell.currentWidget;"
+            " return w && w.context && w.context.path === path && w.content"
+            " && w.content.widgets.length > 0; }",
+            arg=self.rel_path, timeout=timeout_s * 1000, polling=200)
+        panel_id = self.page.evaluate("() => window.jupyterapp.shell.currentWidget.node.id")
+        self.panel = self.page.locator(f"[id='{panel_id}']")
         self.page.wait_for_function(_KERNEL_IDLE_JS, timeout=timeout_s * 1000, polling=200)
-        # More room for the notebook in screenshots: fold the file browser away.
-        self.page.evaluate("() => window.jupyterapp.shell.collapseLeft()")
+        log(f"{self.rel_path}: open and kernel idle")
 
     def run_all(self, timeout_s: float) -> float:
         """Run > Run All Cells from the menu, as a student does; seconds until idle."""
@@ -439,10 +496,12 @@ class NotebookPage:
                           has_text=re.compile(r"^Run All Cells")).first.click()
         # Let the first cell start before waiting for idle.
         self.page.wait_for_function(
-            "() => [...document.querySelectorAll('.jp-Notebook .jp-InputPrompt')]"
+            "() => [...window.jupyterapp.shell.currentWidget.node"
+            ".querySelectorAll('.jp-InputPrompt')]"
             ".some(p => p.textContent.includes('*') || /\\[\\d+\\]/.test(p.textContent))",
             timeout=30_000, polling=100)
         self.wait_idle(timeout_s)
+        log(f"{self.rel_path}: Run All Cells done")
         return time.monotonic() - start
 
     def wait_idle(self, timeout_s: float) -> None:
@@ -463,13 +522,13 @@ class NotebookPage:
 
     def shown_errors(self) -> list[str]:
         """Tracebacks visible in the page (what a student sees in red)."""
-        loc = self.page.locator(".jp-OutputArea-output[data-mime-type="
+        loc = self.panel.locator(".jp-OutputArea-output[data-mime-type="
                                 "'application/vnd.jupyter.stderr']")
         return [loc.nth(i).inner_text()[:300] for i in range(loc.count())]
 
     def screenshot_notebook(self, path: Path, max_height: int = 16000) -> None:
         """The whole notebook in one picture: grow the viewport to the notebook's height."""
-        scroller = self.page.locator(".jp-NotebookPanel .jp-WindowedPanel-outer").first
+        scroller = self.panel.locator(".jp-WindowedPanel-outer").first
         # Height of the cells themselves (scrollHeight adds JupyterLab's scroll-past-end room).
         content = scroller.evaluate(
             "el => { const cells = el.querySelectorAll('.jp-Cell');"
@@ -487,7 +546,7 @@ class NotebookPage:
 
     def widgets(self) -> list[WidgetView]:
         """Every code cell whose outputs hold at least one slider, in notebook order."""
-        cells = self.page.locator(".jp-Notebook .jp-Cell")
+        cells = self.panel.locator(".jp-Notebook .jp-Cell")
         found = []
         for i in range(cells.count()):
             area = cells.nth(i).locator(".jp-Cell-outputArea")
@@ -506,29 +565,64 @@ class NotebookPage:
         return found
 
     def close(self) -> None:
+        """Shut the notebook's kernel down and close its tab without saving."""
         with contextlib.suppress(Exception):
-            self.page.close()
+            self.page.remove_listener("pageerror", self._on_error)
+            self.page.evaluate(
+                "async () => { const w = window.jupyterapp.shell.currentWidget;"
+                " if (!w || !w.sessionContext) return;"
+                " await w.sessionContext.shutdown(); w.context.model.dirty = false;"
+                " w.dispose(); }")
         self.server.shutdown_kernels()
 
 
 class Lab:
-    """Opens notebooks of the served folder in fresh browser pages."""
+    """One JupyterLab page in the browser, reused for every notebook (loads the app once)."""
 
     def __init__(self, server: LabServer, browser: Any) -> None:
         self.server = server
         self.browser = browser
+        self.page: Any = None
 
-    def open(self, rel_path: str) -> NotebookPage:
+    def _fresh_page(self, timeout_s: float = 120.0) -> Any:
+        if self.page is not None:
+            with contextlib.suppress(Exception):
+                self.page.close()
         page = self.browser.new_page(viewport=VIEWPORT, device_scale_factor=1)
         page.set_default_timeout(30_000)
-        notebook = NotebookPage(page, self.server, rel_path)
-        try:
-            notebook.open()
-        except BaseException:
-            notebook.close()
-            raise
-        return notebook
+        page.goto(f"{self.server.base_url}/lab?reset&token={self.server.token}",
+                  timeout=timeout_s * 1000)
+        page.wait_for_function(
+            "() => window.jupyterapp && window.jupyterapp.shell"
+            " && document.querySelector('.jp-LabShell')",
+            timeout=timeout_s * 1000, polling=200)
+        # The app's plugins restore their layout after start; then fold the file browser
+        # away so the notebook gets the width in screenshots.
+        page.evaluate("() => window.jupyterapp.restored")
+        page.evaluate("() => window.jupyterapp.shell.collapseLeft()")
+        log("JupyterLab page loaded")
+        self.page = page
+        return page
 
+    def open(self, rel_path: str) -> NotebookPage:
+        """Open ``rel_path`` (relative to the served folder); retries once on a fresh page."""
+        for attempt in range(2):
+            page = self.page if self.page is not None and attempt == 0 else self._fresh_page()
+            notebook = NotebookPage(page, self.server, rel_path)
+            try:
+                notebook.open()
+                return notebook
+            except Exception:
+                notebook.close()
+                if attempt == 1:
+                    raise
+        raise AssertionError("unreachable")
+
+    def close(self) -> None:
+        if self.page is not None:
+            with contextlib.suppress(Exception):
+                self.page.close()
+            self.page = None
 
 
 # ------------------------------------------------------------------------ latency benchmark

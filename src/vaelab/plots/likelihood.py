@@ -34,7 +34,7 @@ SURFACE_SIGMA_RANGE = (500.0, 1600.0)
 #: Contours drawn this many nats below the maximum.
 SURFACE_NAT_LEVELS = (0.25, 0.5, 1.0, 1.5)
 DENSITY_X_RANGE = (-500.0, 7500.0)
-POISSON_LAMBDA_RANGE = (0.2, 10.0)
+POISSON_LAMBDA_RANGE = (0.5, 10.0)
 
 
 # ----------------------------------------------------------------------------- helpers

@@ -85,6 +85,8 @@ def elbo_explorer(model: Any, x: Any, mean: float = 0.0, log_std: float = 0.0) -
     readout = widgets.Label(value=elbo_readout(model, x, mean0, log_std0))
     readout.add_class("vaelab-readout")
     image = widgets.Image(value=figure_png(fig), format="png")
+    # The first render placed the axes; freezing that layout saves most of each re-render.
+    fig.set_layout_engine("none")
     image.add_class("vaelab-figure")
     box = widgets.VBox([mean_slider, log_std_slider, readout, image])
     explorer = ElboExplorer(model, x, fig, mean_slider, log_std_slider, readout, image, box)

@@ -1,0 +1,370 @@
+"""Training, evaluation (ELBO terms, importance-sampled log-likelihood) and checkpoints for the VAE.
+
+The data set lives in memory as one uint8 tensor (N, D). An epoch is a seeded
+permutation; each batch is a slice of it, binarized afresh (dynamic binarization)
+and pushed through the model. No per-image Python work, no DataLoader, and no
+host-device synchronisation inside an epoch: the metrics are summed on the
+device and read once per epoch.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+from tqdm.auto import tqdm
+
+from vaelab.vae import VAE, vae_loss
+from vaelab.validation import require_positive, require_positive_int
+
+FloatOrSchedule = float | Callable[[int], float]
+IntOrSchedule = int | Callable[[int], int]
+
+
+class NonFiniteLossError(RuntimeError):
+    """Training produced a NaN or infinite loss; the message names the epoch and a remedy."""
+
+
+def pick_device() -> torch.device:
+    """The GPU when one is present, else the CPU."""
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def _check_images(
+    images: torch.Tensor, input_dim: int, name: str = "images", allow_uint8: bool = True
+) -> None:
+    if not isinstance(images, torch.Tensor):
+        raise ValueError(f"{name} must be a torch.Tensor, got {type(images).__name__}")
+    if images.ndim != 2 or images.shape[1] != input_dim or images.shape[0] == 0:
+        raise ValueError(
+            f"{name} must have shape (N, {input_dim}) with N >= 1, got {tuple(images.shape)}"
+        )
+    if not images.is_floating_point() and not (allow_uint8 and images.dtype == torch.uint8):
+        kinds = "uint8 (0..255) or float in [0, 1]" if allow_uint8 else "float in {0, 1}"
+        raise ValueError(
+            f"{name} must be {kinds}, got {images.dtype}"
+            + ("" if allow_uint8 else ": use vaelab.mnist.binarized_test_set or binarize")
+        )
+    if images.is_floating_point() and not bool(((images >= 0) & (images <= 1)).all()):
+        raise ValueError(
+            f"float {name} must be probabilities in [0, 1] (NaN not allowed): "
+            "divide uint8 images by 255 with vaelab.mnist.to_unit_float"
+        )
+
+
+def _binarize_into(out: torch.Tensor, batch: torch.Tensor, generator: torch.Generator) -> None:
+    """Dynamic binarization: out <- Bernoulli(pixel intensity), a fresh draw per call.
+
+    For uint8 pixels v, u ~ U[0, 1) gives P(255 u < v) = v / 255 with no float copy of the
+    images; torch.bernoulli is several times slower on the CPU.
+    """
+    torch.rand(out.shape, generator=generator, device=out.device, out=out)
+    if batch.dtype == torch.uint8:
+        out.mul_(255.0)
+    torch.lt(out, batch, out=out)  # writes 1.0 / 0.0 into the float buffer in place
+
+
+def _value_at(schedule: FloatOrSchedule | IntOrSchedule, epoch: int) -> Any:
+    return schedule(epoch) if callable(schedule) else schedule
+
+
+def train(
+    model: VAE,
+    images: torch.Tensor,
+    *,
+    epochs: int,
+    batch_size: IntOrSchedule = 128,
+    lr: float = 1e-3,
+    seed: int = 0,
+    device: torch.device | str | None = None,
+    kl_weight: FloatOrSchedule = 1.0,
+    progress: bool = True,
+    free_bits: float = 0.0,
+    lr_schedule: str = "constant",
+    lr_final: float = 0.0,
+    on_epoch: Callable[[VAE, dict], None] | None = None,
+    init_output_bias: bool = False,
+) -> list[dict]:
+    """Train ``model`` with Adam on ``images`` (uint8 (N, D), or float probabilities in [0, 1]).
+
+    batch_size and kl_weight may be callables of the epoch (1-based). lr_schedule:
+    "constant", or "cosine" (per step, from lr down to lr_final over all epochs).
+    on_epoch(model, record) runs after each epoch (for figures). init_output_bias sets
+    the decoder's output bias to the logit of the mean training image first. Returns one dict per
+    epoch: epoch, loss, recon, kl (means per image), seconds, lr (at the epoch's end),
+    batch_size. Raises NonFiniteLossError if the loss becomes NaN or infinite.
+    """
+    epochs = require_positive_int(epochs, "epochs")
+    lr = require_positive(lr, "lr")
+    if lr_schedule not in ("constant", "cosine"):
+        raise ValueError(f"lr_schedule must be 'constant' or 'cosine', got {lr_schedule!r}")
+    if free_bits < 0:
+        raise ValueError(f"free_bits must be >= 0 nats per latent dimension, got {free_bits!r}")
+    _check_images(images, model.input_dim)
+    device = torch.device(device) if device is not None else pick_device()
+    model.to(device).train()
+    data = images.to(device)
+    if init_output_bias:
+        mean = data.float().mean(dim=0)
+        model.init_output_bias(mean / 255.0 if data.dtype == torch.uint8 else mean)
+    n = data.shape[0]
+    shuffle_gen = torch.Generator().manual_seed(seed)
+    noise_gen = torch.Generator(device=device).manual_seed(seed + 1)
+    torch.manual_seed(seed)  # the reparameterization noise uses the global generator
+    # fused Adam: one kernel per parameter group instead of a dozen elementwise passes.
+    opt = torch.optim.Adam(model.parameters(), lr=lr, fused=True)
+    sizes = [require_positive_int(_value_at(batch_size, e), "batch_size") for e in
+             range(1, epochs + 1)]
+    total_steps, step = sum(math.ceil(n / b) for b in sizes), 0
+    history: list[dict] = []
+    bar = tqdm(range(1, epochs + 1), desc="training", unit="epoch", disable=not progress)
+    for epoch in bar:
+        start = time.perf_counter()
+        beta = float(_value_at(kl_weight, epoch))
+        bsz = sizes[epoch - 1]
+        # One gather per epoch makes every batch a contiguous slice.
+        shuffled = data[torch.randperm(n, generator=shuffle_gen).to(device)]
+        buf = torch.empty(bsz, data.shape[1], device=device)
+        sums = torch.zeros(3, device=device)  # loss, recon, kl summed over images
+        for i in range(0, n, bsz):
+            if lr_schedule == "cosine":
+                frac = step / max(total_steps - 1, 1)
+                for group in opt.param_groups:
+                    group["lr"] = lr_final + (lr - lr_final) * 0.5 * (1 + math.cos(math.pi * frac))
+            batch = shuffled[i : i + bsz]
+            x = buf[: batch.shape[0]]
+            _binarize_into(x, batch, noise_gen)
+            logits, mu, logvar = model(x)
+            terms = vae_loss(logits, x, mu, logvar, kl_weight=beta, free_bits=free_bits)
+            opt.zero_grad(set_to_none=True)
+            terms.loss.backward()
+            opt.step()
+            with torch.no_grad():
+                recon, kl = terms.recon.sum(), terms.kl.sum()
+                sums += torch.stack((recon + kl, recon, kl))
+            step += 1
+        loss, recon, kl = (s / n for s in sums.tolist())  # the epoch's one synchronisation
+        if not all(math.isfinite(v) for v in (loss, recon, kl)):
+            bar.close()
+            raise NonFiniteLossError(
+                f"training stopped at epoch {epoch} of {epochs}: the loss became non-finite "
+                f"(loss={loss}, recon={recon}, kl={kl}); the model's weights are now unusable. "
+                f"Lower the learning rate (lr={lr:g}; try {lr / 10:g}), check that the images "
+                "are uint8 in 0..255 or probabilities in [0, 1], and that kl_weight is finite."
+            )
+        record = {
+            "epoch": epoch,
+            "loss": loss,
+            "recon": recon,
+            "kl": kl,
+            "seconds": time.perf_counter() - start,
+            "lr": opt.param_groups[0]["lr"],
+            "batch_size": bsz,
+        }
+        history.append(record)
+        bar.set_postfix(loss=f"{loss:.2f}", recon=f"{recon:.2f}", kl=f"{kl:.2f}")
+        if on_epoch is not None:
+            model.eval()
+            on_epoch(model, record)
+            model.train()
+    model.eval()
+    return history
+
+
+@torch.inference_mode()
+def evaluate(
+    model: VAE, x: torch.Tensor, batch_size: int = 1000, seed: int = 0
+) -> dict[str, float]:
+    """Single-sample negative ELBO and its two terms, means per image, on binary x (N, D).
+
+    Returns dict(neg_elbo=, recon=, kl=) in nats per image. seed fixes the one z per image.
+    """
+    _check_images(x, model.input_dim, "x", allow_uint8=False)
+    batch_size = require_positive_int(batch_size, "batch_size")
+    model.eval()
+    device = next(model.parameters()).device
+    gen = torch.Generator(device=device).manual_seed(seed)
+    recon_sum = kl_sum = 0.0
+    for i in range(0, x.shape[0], batch_size):
+        xb = x[i : i + batch_size].to(device, torch.float32)
+        mu, logvar = model.encode(xb)
+        eps = torch.randn(mu.shape, generator=gen, device=device)
+        z = mu + torch.exp(0.5 * logvar) * eps
+        terms = vae_loss(model.decode(z), xb, mu, logvar)
+        recon_sum += terms.recon.sum().item()
+        kl_sum += terms.kl.sum().item()
+    n = x.shape[0]
+    return {"neg_elbo": (recon_sum + kl_sum) / n, "recon": recon_sum / n, "kl": kl_sum / n}
+
+
+@torch.inference_mode()
+def iw_log_likelihood(
+    model: VAE,
+    x: torch.Tensor,
+    k: int,
+    batch_size: int = 100,
+    seed: int = 0,
+    max_rows: int = 16384,
+) -> torch.Tensor:
+    """Importance-sampled ln p(x) per image: log-mean-exp over k samples z ~ q(z|x).
+
+    ln p(x) ~= ln (1/k) sum_j p(x|z_j) p(z_j) / q(z_j|x). x: binary (N, D).
+    Returns (N,) float32 on the CPU. k = 1 is the single-sample ELBO; the estimate
+    rises towards ln p(x) as k grows. Memory stays bounded: batch_size images at a
+    time (the random draws depend on it) and at most max_rows decoded samples per
+    pass (the result does not depend on max_rows).
+    """
+    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+        raise ValueError(f"k (the number of importance samples) must be an integer >= 1, got {k!r}")
+    _check_images(x, model.input_dim, "x", allow_uint8=False)
+    batch_size = require_positive_int(batch_size, "batch_size")
+    max_rows = require_positive_int(max_rows, "max_rows")
+    model.eval()
+    device = next(model.parameters()).device
+    gen = torch.Generator(device=device).manual_seed(seed)
+    out = []
+    for i in range(0, x.shape[0], batch_size):
+        xb = x[i : i + batch_size].to(device, torch.float32)
+        b = xb.shape[0]
+        mu, logvar = model.encode(xb)
+        eps = torch.randn((b, k, model.latent_dim), generator=gen, device=device)
+        std = torch.exp(0.5 * logvar)
+        # ln p(z) - ln q(z|x) per sample; the 2 pi constants cancel.
+        log_w = torch.empty(b, k, device=device)
+        per_pass = max(1, max_rows // b)  # samples per image in one decoder pass
+        for j in range(0, k, per_pass):
+            e = eps[:, j : j + per_pass]  # (b, kc, d)
+            z = mu[:, None] + std[:, None] * e
+            logits = model.decode(z.reshape(-1, model.latent_dim)).reshape(b, -1, model.input_dim)
+            log_px_z = -torch.nn.functional.binary_cross_entropy_with_logits(
+                logits, xb[:, None].expand_as(logits), reduction="none"
+            ).sum(-1)
+            log_pz = -0.5 * z.pow(2).sum(-1)
+            log_qz = -0.5 * (e.pow(2) + logvar[:, None]).sum(-1)
+            log_w[:, j : j + per_pass] = log_px_z + log_pz - log_qz
+        out.append((torch.logsumexp(log_w, dim=1) - math.log(k)).cpu())
+    return torch.cat(out)
+
+
+# ---------------------------------------------------------------- checkpoints
+
+def _model_config(model: VAE) -> dict:
+    return {
+        "latent_dim": model.latent_dim,
+        "hidden": list(model.hidden),
+        "input_dim": model.input_dim,
+        "activation": model.activation,
+    }
+
+
+def _canonical(config: dict) -> str:
+    if not isinstance(config, dict):
+        raise ValueError(f"config must be a dict of JSON values, got {type(config).__name__}")
+    try:
+        return json.dumps(config, sort_keys=True)
+    except TypeError as err:
+        raise ValueError(
+            f"config must hold only JSON values (numbers, strings, lists, dicts): {err}"
+        ) from None
+
+
+def save_checkpoint(
+    model: VAE, path: str | Path, config: dict, history: list[dict] | None = None
+) -> None:
+    """Write the weights, the model's shape and ``config`` (JSON values) to ``path``."""
+    payload = {
+        "config": _canonical(config),
+        "model": _model_config(model),
+        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        "history": list(history or []),
+    }
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(payload, tmp)
+    tmp.replace(path)  # atomic: a crash never leaves half a checkpoint behind
+
+
+def _read_checkpoint(path: str | Path, config: dict) -> dict:
+    path, wanted = Path(path), _canonical(config)
+    if not path.is_file():
+        raise ValueError(f"no checkpoint at {path}: train the model first (save_checkpoint)")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+        missing = {"config", "model", "state_dict", "history"} - set(payload)
+        if missing:
+            raise KeyError(f"missing entries {sorted(missing)}")
+        stored = payload["config"]
+    except Exception as err:  # noqa: BLE001 - any failure means the file is unusable
+        raise ValueError(
+            f"checkpoint {path} is unreadable ({type(err).__name__}: {err}); "
+            "delete it and train again"
+        ) from None
+    if stored != wanted:
+        raise ValueError(
+            f"checkpoint {path} was saved for a different configuration:\n  saved:     "
+            f"{stored}\n  requested: {wanted}\ntrain with this configuration or pass the "
+            "matching one"
+        )
+    return payload
+
+
+def load_checkpoint(path: str | Path, config: dict) -> VAE:
+    """Rebuild the VAE saved at ``path``; ``config`` must equal the saved one exactly."""
+    payload = _read_checkpoint(path, config)
+    shape = payload["model"]
+    model = VAE(shape["latent_dim"], tuple(shape["hidden"]), shape["input_dim"],
+                shape["activation"])
+    model.load_state_dict(payload["state_dict"])
+    return model.eval()
+
+
+def fresh_training_required() -> bool:
+    """True when env VAELAB_TRAIN_FRESH=1 (make test / make outputs): never reuse checkpoints."""
+    return os.environ.get("VAELAB_TRAIN_FRESH", "") not in ("", "0")
+
+
+def default_checkpoint_dir() -> Path:
+    """env VAELAB_CHECKPOINT_DIR, else a per-user cache folder."""
+    env = os.environ.get("VAELAB_CHECKPOINT_DIR")
+    if env:
+        return Path(env)
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "vaelab" / "checkpoints"
+
+
+def train_or_load(
+    model_config: dict,
+    train_config: dict,
+    images: torch.Tensor,
+    *,
+    cache_dir: str | Path | None = None,
+    progress: bool = True,
+    on_epoch: Callable[[VAE, dict], None] | None = None,
+) -> tuple[VAE, list[dict], bool]:
+    """Train VAE(**model_config) with train(**train_config), or reuse a checkpoint.
+
+    The checkpoint is keyed by both configs (and the data's size); it is reused only
+    when everything matches exactly and VAELAB_TRAIN_FRESH is not set. Returns
+    (model, history, reused).
+    """
+    config = {"model": model_config, "train": train_config, "n_images": int(images.shape[0])}
+    key = hashlib.sha256(_canonical(config).encode()).hexdigest()[:16]
+    path = Path(cache_dir or default_checkpoint_dir()) / f"vae-{key}.pt"
+    if not fresh_training_required() and path.is_file():
+        try:
+            payload = _read_checkpoint(path, config)
+            return load_checkpoint(path, config), list(payload["history"]), True
+        except ValueError:
+            pass  # an unusable cached file is simply trained again and overwritten
+    model = VAE(**model_config)
+    history = train(model, images, progress=progress, on_epoch=on_epoch, **train_config)
+    save_checkpoint(model, path, config, history)
+    return model, history, False

@@ -1,0 +1,58 @@
+"""vaelab.derivations: every line of the three derivations checks, and a wrong line fails."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from vaelab.derivations import Row, check_rows, derive_all, format_derivation
+from vaelab.distributions import Categorical, Gaussian
+from vaelab.elbo import Estimate
+from vaelab.latent_models import GaussianMixtureModel, LinearGaussianModel, NonlinearModel1D
+
+
+@settings(max_examples=15, deadline=None)
+@given(st.integers(0, 10_000))
+def test_all_lines_pass_for_random_linear_gaussian_models(seed):
+    rng = np.random.default_rng(seed)
+    m = LinearGaussianModel(rng.standard_normal((3, 2)), rng.standard_normal(3), 0.8)
+    q = Gaussian.diagonal(rng.normal(0, 0.5, 2), np.exp(rng.uniform(-0.7, 0.0, 2)))
+    ds = derive_all(m, rng.standard_normal(3), q, 5000, np.random.default_rng(seed))
+    assert all(d.passed for d in ds), [d.failures() for d in ds]
+
+
+@pytest.mark.parametrize("case", ["mixture", "bimodal", "bernoulli"])
+def test_all_lines_pass_in_the_other_models(case):
+    if case == "mixture":
+        m = GaussianMixtureModel([0.5, 0.5], [[0.0], [2.0]], [[[1.0]], [[0.5]]])
+        x, q = [1.0], Categorical([0.3, 0.7])
+    elif case == "bimodal":
+        m = NonlinearModel1D([3.0, 3.0], [-3.0, 3.0], [[1.0, -1.0]], [0.0], "gaussian", 0.3)
+        x, q = [-1.0], Gaussian.diagonal([0.3], [0.8])
+    else:
+        m = NonlinearModel1D([2.0], [0.0], [[3.0]], [0.0], "bernoulli")
+        x, q = [1.0], Gaussian.diagonal([0.5], [0.5])
+    ds = derive_all(m, x, q, 5000, np.random.default_rng(0))
+    assert [len(d.rows) for d in ds] == [10, 12, 8]
+    assert all(d.passed for d in ds)
+    text = format_derivation(ds[2])
+    assert m.exact_method in text and "Jensen gap" in text
+
+
+def test_checks_catch_wrong_lines():
+    rows = check_rows([Row("", "a", 1.0), Row("=", "b", 1.0 + 1e-6), Row(">=", "c", 2.0),
+                       Row("", "d", 0.0, Estimate(1.0, 0.1, 100))])
+    assert [r.passed for r in rows] == [True, False, False, False]
+    assert "differs" in rows[1].checks and "NOT" in rows[2].checks and "off by" in rows[3].checks
+    with pytest.raises(ValueError, match="first row"):
+        check_rows([Row("=", "a", 1.0)])
+    with pytest.raises(ValueError, match="relation"):
+        check_rows([Row("", "a", 1.0), Row("<", "b", 0.0)])
+
+
+def test_derive_all_rejects_bad_n():
+    m = LinearGaussianModel([[1.0]], [0.0], 1.0)
+    with pytest.raises(ValueError, match="n must be"):
+        derive_all(m, [0.0], Gaussian.diagonal([0.0], [1.0]), 1, np.random.default_rng(0))

@@ -1,0 +1,75 @@
+"""vaelab.plots.elbo: the figures draw what vaelab.elbo computes, and update in place."""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+from vaelab.elbo import Estimate, decomposition_along_means  # noqa: E402
+from vaelab.latent_models import LinearGaussianModel  # noqa: E402
+from vaelab.plots import elbo as P  # noqa: E402
+from vaelab.plots.likelihood import artist_by_gid  # noqa: E402
+
+MODEL = LinearGaussianModel([[1.5]], [0.5], 0.8)
+X = np.array([2.0])
+
+
+@pytest.fixture(autouse=True)
+def _close_figures():
+    yield
+    plt.close("all")
+
+
+def test_decomposition_curves_add_up_to_the_evidence():
+    fig = P.plot_decomposition(MODEL, X, -0.5, current=0.4)
+    ax = fig.axes[0]
+    elbo_y = artist_by_gid(ax, "elbo-curve").get_ydata()
+    sum_y = artist_by_gid(ax, "sum-curve").get_ydata()
+    assert np.allclose(sum_y, MODEL.log_marginal(X), atol=1e-10)
+    assert np.all(elbo_y <= sum_y + 1e-12)
+
+
+def test_explorer_update_moves_artists_to_the_new_q():
+    fig = P.plot_q_explorer(MODEL, X, 0.0, 0.0)
+    n_artists = len(fig.axes[1].get_children())
+    P.update_q_explorer(fig, MODEL, X, 1.0, -1.0)
+    ax_d, ax_c = fig.axes
+    q_line = artist_by_gid(ax_d, "q-density")
+    grid = q_line.get_xdata()
+    assert grid[np.argmax(q_line.get_ydata())] == pytest.approx(1.0, abs=0.02)
+    d = decomposition_along_means(MODEL, X, P.explorer_means(fig), -1.0)
+    assert np.allclose(artist_by_gid(ax_c, "elbo-curve").get_ydata(), d.elbo)
+    cur = decomposition_along_means(MODEL, X, [1.0], -1.0)
+    assert artist_by_gid(ax_c, "current-elbo").get_ydata()[0] == pytest.approx(cur.elbo[0])
+    assert len(ax_c.get_children()) == n_artists  # no new artists
+    assert fig.get_suptitle() == P.elbo_readout(MODEL, X, 1.0, -1.0)
+    with pytest.raises(ValueError, match="points"):
+        P.update_q_explorer(fig, MODEL, X, 1.0, -1.0, curve=d._replace(elbo=d.elbo[:3]))
+
+
+def test_readout_text():
+    text = P.elbo_readout(MODEL, X, 0.0, 0.0)
+    d = decomposition_along_means(MODEL, X, [0.0], 0.0)
+    assert text == (f"ELBO = {d.elbo[0]:.3f}   ln p(x) = {d.log_marginal:.3f}   "
+                    f"gap = KL(q || p(z|x)) = {d.kl_posterior[0]:.3f}")
+
+
+def test_other_figures_and_their_errors():
+    ests = [Estimate(-3.0, 0.01, 10), Estimate(-2.0, 0.01, 10)]
+    fig = P.plot_iw_bound([1, 10], ests, -1.8, -3.0)
+    assert np.allclose(artist_by_gid(fig.axes[0], "log-marginal").get_ydata(), -1.8)
+    with pytest.raises(ValueError, match="same length"):
+        P.plot_iw_bound([1], ests, -1.8, -3.0)
+    z = np.random.default_rng(0).standard_normal((100, 2))
+    assert len(P.plot_ring(z, z).axes) == 2
+    with pytest.raises(ValueError, match=r"\(n, 2\)"):
+        P.plot_ring(z[:, :1], z)
+    assert P.plot_sga_trace(np.zeros(100), 0.0, -0.1).axes
+    with pytest.raises(ValueError, match="window"):
+        P.plot_sga_trace(np.zeros(10), 0.0, 0.0)
+    assert P.plot_densities(MODEL, X, 0.0, 0.0).axes

@@ -1,0 +1,192 @@
+"""vaelab.vae: shapes, the loss against a by-hand computation, the reparameterization, bad input."""
+
+import math
+
+import pytest
+import torch
+
+from vaelab import kl as kl_module
+from vaelab.vae import VAE, LossTerms, reparameterize, vae_loss
+
+
+def small_model(**kw):
+    torch.manual_seed(0)
+    return VAE(**{"latent_dim": 3, "hidden": (16, 8), "input_dim": 10, **kw})
+
+
+def test_shapes_of_encode_decode_forward():
+    model = small_model()
+    x = torch.rand(4, 10)
+    mu, logvar = model.encode(x)
+    assert mu.shape == logvar.shape == (4, 3)
+    assert model.decode(mu).shape == (4, 10)
+    logits, mu2, logvar2 = model(x)
+    assert logits.shape == (4, 10)
+    assert torch.equal(mu, mu2) and torch.equal(logvar, logvar2)
+
+
+def test_default_architecture_is_784_400_20():
+    model = VAE()
+    sizes = [(m.in_features, m.out_features) for m in model.modules()
+             if isinstance(m, torch.nn.Linear)]
+    assert sizes == [(784, 400), (400, 40), (20, 400), (400, 784)]
+
+
+@pytest.mark.parametrize("activation", ["relu", "tanh"])
+def test_activation_choice(activation):
+    model = small_model(activation=activation)
+    kinds = {type(m).__name__ for m in model.modules()}
+    assert ("ReLU" in kinds) == (activation == "relu")
+    assert ("Tanh" in kinds) == (activation == "tanh")
+
+
+def test_no_hidden_layer_is_allowed():
+    model = VAE(latent_dim=2, hidden=(), input_dim=5)
+    assert model(torch.rand(3, 5))[0].shape == (3, 5)
+
+
+def test_reparameterize_formula_and_gradients():
+    mu = torch.tensor([[0.5, -1.0]], requires_grad=True)
+    logvar = torch.tensor([[math.log(4.0), 0.0]], requires_grad=True)
+    eps = torch.tensor([[1.0, -2.0]])
+    z = reparameterize(mu, logvar, eps)
+    assert torch.allclose(z, torch.tensor([[0.5 + 2.0, -1.0 - 2.0]]))
+    z.sum().backward()
+    assert torch.allclose(mu.grad, torch.ones(1, 2))
+    # dz/dlogvar = 0.5 * sigma * eps
+    assert torch.allclose(logvar.grad, torch.tensor([[0.5 * 2.0 * 1.0, 0.5 * 1.0 * -2.0]]))
+
+
+def test_reparameterize_samples_have_the_right_moments():
+    torch.manual_seed(1)
+    mu = torch.full((200_000, 1), 1.5)
+    logvar = torch.full((200_000, 1), math.log(0.25))
+    z = reparameterize(mu, logvar)
+    assert abs(z.mean().item() - 1.5) < 0.01
+    assert abs(z.std().item() - 0.5) < 0.01
+
+
+def test_gradient_reaches_encoder_through_the_sample():
+    model = small_model()
+    logits, mu, logvar = model(torch.rand(6, 10))
+    terms = vae_loss(logits, (torch.rand(6, 10) < 0.5).float(), mu, logvar)
+    terms.loss.backward()
+    first = model.encoder[0].weight.grad
+    assert first is not None and first.abs().sum() > 0
+
+
+def test_loss_terms_match_a_manual_computation():
+    gen = torch.Generator().manual_seed(3)
+    logits = torch.randn(4, 6, generator=gen)
+    x = (torch.rand(4, 6, generator=gen) < 0.5).float()
+    mu, logvar = torch.randn(4, 2, generator=gen), torch.randn(4, 2, generator=gen)
+    p = torch.sigmoid(logits)
+    recon = -(x * torch.log(p) + (1 - x) * torch.log(1 - p)).sum(dim=1)
+    kl = 0.5 * (mu**2 + logvar.exp() - 1 - logvar).sum(dim=1)
+    terms = vae_loss(logits, x, mu, logvar)
+    assert isinstance(terms, LossTerms)
+    assert torch.allclose(terms.recon, recon, atol=1e-5)
+    assert torch.allclose(terms.kl, kl, atol=1e-5)
+    assert torch.allclose(terms.loss, (recon + kl).mean(), atol=1e-5)
+    weighted = vae_loss(logits, x, mu, logvar, kl_weight=0.25)
+    assert torch.allclose(weighted.loss, (recon + 0.25 * kl).mean(), atol=1e-5)
+    assert torch.allclose(weighted.kl, kl, atol=1e-5)  # the reported KL is unweighted
+
+
+def test_loss_uses_the_package_kl(monkeypatch):
+    calls = []
+    real = kl_module.gaussian_kl_standard_normal
+
+    def spy(mu, logvar):
+        calls.append(mu.shape)
+        return real(mu, logvar)
+
+    monkeypatch.setattr("vaelab.vae.gaussian_kl_standard_normal", spy)
+    vae_loss(torch.zeros(2, 3), torch.ones(2, 3), torch.zeros(2, 4), torch.zeros(2, 4))
+    assert calls == [(2, 4)]
+
+
+def test_free_bits_floor_the_per_dimension_kl_in_the_loss_only():
+    logits, x = torch.zeros(3, 4), torch.ones(3, 4)
+    mu = torch.tensor([[0.1, 3.0]] * 3)
+    logvar = torch.zeros(3, 2)
+    plain = vae_loss(logits, x, mu, logvar)
+    floored = vae_loss(logits, x, mu, logvar, free_bits=1.0)
+    # dimension 0 has KL 0.005 < 1 (floored to 1), dimension 1 has 4.5 (kept)
+    assert torch.allclose(floored.kl, plain.kl)
+    assert torch.allclose(floored.loss, plain.recon.mean() + 1.0 + 4.5)
+    mu.requires_grad_(True)
+    vae_loss(logits, x, mu, logvar, free_bits=1.0).loss.backward()
+    assert mu.grad[:, 0].abs().sum() == 0 and mu.grad[:, 1].abs().sum() > 0
+
+
+def test_init_output_bias_makes_the_untrained_decoder_output_the_mean():
+    model = small_model()
+    mean = torch.linspace(0.0, 1.0, 10)
+    model.init_output_bias(mean)
+    with torch.no_grad():
+        for p in model.decoder.parameters():
+            p.zero_()
+        model.init_output_bias(mean)
+        probs = torch.sigmoid(model.decode(torch.zeros(1, 3)))[0]
+    assert torch.allclose(probs, mean.clamp(1e-3, 1 - 1e-3), atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"latent_dim": 0}, "latent_dim"),
+        ({"latent_dim": 2.5}, "latent_dim"),
+        ({"hidden": (16, 0)}, "hidden"),
+        ({"input_dim": -1}, "input_dim"),
+        ({"activation": "gelu"}, "activation"),
+    ],
+)
+def test_bad_constructor_arguments(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        VAE(**kwargs)
+
+
+@pytest.mark.parametrize(
+    ("x", "match"),
+    [
+        (torch.zeros(4, 10, dtype=torch.uint8), "float"),
+        (torch.zeros(4, 9), r"\(B, 10\)"),
+        (torch.zeros(4, 2, 5), "flatten"),
+        ([[0.0] * 10], "torch.Tensor"),
+    ],
+)
+def test_bad_model_inputs(x, match):
+    with pytest.raises(ValueError, match=match):
+        small_model()(x)
+
+
+def test_bad_latent_into_decode():
+    with pytest.raises(ValueError, match=r"\(B, 3\)"):
+        small_model().decode(torch.zeros(2, 4))
+
+
+def test_bad_loss_inputs():
+    ok = torch.zeros(2, 3), torch.ones(2, 3), torch.zeros(2, 4), torch.zeros(2, 4)
+    with pytest.raises(ValueError, match="must match"):
+        vae_loss(torch.zeros(2, 4), *ok[1:])
+    with pytest.raises(ValueError, match="float"):
+        vae_loss(ok[0], torch.ones(2, 3, dtype=torch.int64), *ok[2:])
+    with pytest.raises(ValueError, match="mu and logvar"):
+        vae_loss(*ok[:2], torch.zeros(2, 4), torch.zeros(2, 5))
+    with pytest.raises(ValueError, match="mu and logvar"):
+        vae_loss(*ok[:2], torch.zeros(3, 4), torch.zeros(3, 4))
+
+
+def test_bad_reparameterize_inputs():
+    with pytest.raises(ValueError, match="must match"):
+        reparameterize(torch.zeros(2, 3), torch.zeros(2, 4))
+    with pytest.raises(ValueError, match="eps"):
+        reparameterize(torch.zeros(2, 3), torch.zeros(2, 3), torch.zeros(3, 3))
+
+
+def test_bad_mean_image():
+    with pytest.raises(ValueError, match="10 values"):
+        small_model().init_output_bias(torch.zeros(9))
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        small_model().init_output_bias(torch.full((10,), 2.0))
