@@ -41,7 +41,7 @@ def test_environment_yml_installs_requirements_txt_with_python_311():
     )
     # No conda package may shadow a pinned pip package with another version.
     conda_names = {re.split(r"[=<>]", d)[0].lower() for d in deps if isinstance(d, str)}
-    assert conda_names <= {"python", "pip"}, f"conda pins drift from requirements.txt: {conda_names}"
+    assert conda_names <= {"python", "pip"}, f"conda pins drift from requirements: {conda_names}"
 
 
 def test_installed_versions_match_the_pins():

@@ -15,8 +15,8 @@ from typing import NamedTuple
 import torch
 
 from vaelab.kl import gaussian_kl_standard_normal
-from vaelab.validation import require_positive, require_positive_int
 from vaelab.vae import VAE
+from vaelab.validation import require_positive, require_positive_int
 
 ACTIVE_THRESHOLD = 0.01  # Burda et al.'s threshold on Cov_x(E_q[z_j])
 

@@ -31,7 +31,8 @@ class GaussianVAE(VAE):
     """MLP VAE for real-valued vectors (B, data_dim) with a Gaussian decoder.
 
     learned_variance=False: ln sigma^2 = fixed_logvar for every z and dimension (MSE loss).
-    learned_variance=True: the decoder's last layer outputs [m(z), ln sigma^2(z)] side by side.
+    learned_variance=True: the decoder's last layer outputs [m(z), ln sigma^2(z)] side by side,
+    ln sigma^2(z) initialised to fixed_logvar everywhere.
     """
 
     def __init__(
@@ -52,6 +53,11 @@ class GaussianVAE(VAE):
             # One output layer gives the mean and ln sigma^2 of p(x|z): g(z) shares the trunk.
             last = self.decoder[-1]
             self.decoder[-1] = nn.Linear(last.in_features, 2 * data_dim)
+            with torch.no_grad():
+                # ln sigma^2(z) = fixed_logvar + g(z) with g = 0 at the start: the learned model
+                # starts from the fixed model's noise level and moves only where the data ask.
+                self.decoder[-1].weight[data_dim:].zero_()
+                self.decoder[-1].bias[data_dim:].fill_(self.fixed_logvar)
 
     def decode_stats(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """z (B, d) -> mean (B, D) and ln sigma^2 (B, D) of p(x|z)."""

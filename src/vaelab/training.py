@@ -24,6 +24,20 @@ from tqdm.auto import tqdm
 from vaelab.vae import VAE, vae_loss
 from vaelab.validation import require_positive, require_positive_int
 
+# Notebook 04's default model and how it trains: one copy, read by the notebook (through
+# train_or_load) and by `make bench`. Cosine decay from a high learning rate and batch 256
+# (cheaper epochs than 128 at the same loss per epoch) reach a given loss in the fewest
+# seconds; see the bench's notes.
+NOTEBOOK_MODEL = {"latent_dim": 20, "hidden": [400], "input_dim": 784, "activation": "relu"}
+NOTEBOOK_TRAINING = {
+    "epochs": 24,
+    "batch_size": 256,
+    "lr": 3e-3,
+    "lr_schedule": "cosine",
+    "init_output_bias": True,
+    "seed": 0,
+}
+
 FloatOrSchedule = float | Callable[[int], float]
 IntOrSchedule = int | Callable[[int], int]
 
@@ -91,13 +105,15 @@ def train(
     lr_final: float = 0.0,
     on_epoch: Callable[[VAE, dict], None] | None = None,
     init_output_bias: bool = False,
+    recon_weight: float = 1.0,
 ) -> list[dict]:
     """Train ``model`` with Adam on ``images`` (uint8 (N, D), or float probabilities in [0, 1]).
 
     batch_size and kl_weight may be callables of the epoch (1-based). lr_schedule:
     "constant", or "cosine" (per step, from lr down to lr_final over all epochs).
     on_epoch(model, record) runs after each epoch (for figures). init_output_bias sets
-    the decoder's output bias to the logit of the mean training image first. Returns one dict per
+    the decoder's output bias to the logit of the mean training image first. recon_weight
+    scales the reconstruction term in the loss (0: train on the KL alone). Returns one dict per
     epoch: epoch, loss, recon, kl (means per image), seconds, lr (at the epoch's end),
     batch_size. Raises NonFiniteLossError if the loss becomes NaN or infinite.
     """
@@ -107,6 +123,9 @@ def train(
         raise ValueError(f"lr_schedule must be 'constant' or 'cosine', got {lr_schedule!r}")
     if free_bits < 0:
         raise ValueError(f"free_bits must be >= 0 nats per latent dimension, got {free_bits!r}")
+    if not (isinstance(recon_weight, int | float) and math.isfinite(recon_weight)
+            and recon_weight >= 0):
+        raise ValueError(f"recon_weight must be a finite number >= 0, got {recon_weight!r}")
     _check_images(images, model.input_dim)
     device = torch.device(device) if device is not None else pick_device()
     model.to(device).train()
@@ -142,7 +161,8 @@ def train(
             x = buf[: batch.shape[0]]
             _binarize_into(x, batch, noise_gen)
             logits, mu, logvar = model(x)
-            terms = vae_loss(logits, x, mu, logvar, kl_weight=beta, free_bits=free_bits)
+            terms = vae_loss(logits, x, mu, logvar, kl_weight=beta, free_bits=free_bits,
+                             recon_weight=recon_weight)
             opt.zero_grad(set_to_none=True)
             terms.loss.backward()
             opt.step()
@@ -204,6 +224,62 @@ def evaluate(
     return {"neg_elbo": (recon_sum + kl_sum) / n, "recon": recon_sum / n, "kl": kl_sum / n}
 
 
+def _check_proposal(
+    proposal: tuple[torch.Tensor, torch.Tensor] | None, n: int, latent_dim: int
+) -> None:
+    if proposal is None:
+        return
+    if not (isinstance(proposal, tuple | list) and len(proposal) == 2):
+        raise ValueError("proposal must be a pair (mu, logvar) of tensors (N, d), or None")
+    for t, name in zip(proposal, ("mu", "logvar"), strict=True):
+        if not isinstance(t, torch.Tensor) or tuple(t.shape) != (n, latent_dim):
+            shape = tuple(t.shape) if isinstance(t, torch.Tensor) else type(t).__name__
+            raise ValueError(f"proposal {name} must be a tensor of shape ({n}, {latent_dim}), "
+                             f"got {shape}")
+        if not bool(torch.isfinite(t).all()):
+            raise ValueError(f"proposal {name} contains non-finite values")
+
+
+def _iw_log_weights(model: VAE, x: torch.Tensor, k: int, batch_size: int, seed: int,
+                    max_rows: int, proposal: tuple[torch.Tensor, torch.Tensor] | None = None):
+    """Yield ln w = ln p(x|z) + ln p(z) - ln q(z|x), shape (b, k), one image batch at a time.
+
+    proposal = (mu, logvar), each (N, d): draw z from these Gaussians, not the encoder's q.
+    """
+    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+        raise ValueError(f"k (the number of importance samples) must be an integer >= 1, got {k!r}")
+    _check_images(x, model.input_dim, "x", allow_uint8=False)
+    batch_size = require_positive_int(batch_size, "batch_size")
+    max_rows = require_positive_int(max_rows, "max_rows")
+    _check_proposal(proposal, x.shape[0], model.latent_dim)
+    model.eval()
+    device = next(model.parameters()).device
+    gen = torch.Generator(device=device).manual_seed(seed)
+    for i in range(0, x.shape[0], batch_size):
+        xb = x[i : i + batch_size].to(device, torch.float32)
+        b = xb.shape[0]
+        if proposal is None:
+            mu, logvar = model.encode(xb)
+        else:
+            mu, logvar = (t[i : i + batch_size].to(device, torch.float32) for t in proposal)
+        eps = torch.randn((b, k, model.latent_dim), generator=gen, device=device)
+        std = torch.exp(0.5 * logvar)
+        log_w = torch.empty(b, k, device=device)
+        per_pass = max(1, max_rows // b)  # samples per image in one decoder pass
+        for j in range(0, k, per_pass):
+            e = eps[:, j : j + per_pass]  # (b, kc, d)
+            z = mu[:, None] + std[:, None] * e
+            logits = model.decode(z.reshape(-1, model.latent_dim)).reshape(b, -1, model.input_dim)
+            log_px_z = -torch.nn.functional.binary_cross_entropy_with_logits(
+                logits, xb[:, None].expand_as(logits), reduction="none"
+            ).sum(-1)
+            # ln p(z) - ln q(z|x): the 2 pi constants cancel; z - mu = std * e.
+            log_pz = -0.5 * z.pow(2).sum(-1)
+            log_qz = -0.5 * (e.pow(2) + logvar[:, None]).sum(-1)
+            log_w[:, j : j + per_pass] = log_px_z + log_pz - log_qz
+        yield log_w
+
+
 @torch.inference_mode()
 def iw_log_likelihood(
     model: VAE,
@@ -215,42 +291,60 @@ def iw_log_likelihood(
 ) -> torch.Tensor:
     """Importance-sampled ln p(x) per image: log-mean-exp over k samples z ~ q(z|x).
 
-    ln p(x) ~= ln (1/k) sum_j p(x|z_j) p(z_j) / q(z_j|x). x: binary (N, D).
-    Returns (N,) float32 on the CPU. k = 1 is the single-sample ELBO; the estimate
-    rises towards ln p(x) as k grows. Memory stays bounded: batch_size images at a
-    time (the random draws depend on it) and at most max_rows decoded samples per
-    pass (the result does not depend on max_rows).
+    ln p(x) ~= ln (1/k) sum_j p(x|z_j) p(z_j) / q(z_j|x). x: binary float (N, D).
+    Returns (N,) on the CPU. k = 1 is the single-sample ELBO; the estimate rises
+    towards ln p(x) as k grows (notebook 03's importance-weighted bound). Memory stays
+    bounded: batch_size images at a time (the random draws depend on it) and at most
+    max_rows decoded samples per pass (the result does not depend on max_rows).
     """
-    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
-        raise ValueError(f"k (the number of importance samples) must be an integer >= 1, got {k!r}")
-    _check_images(x, model.input_dim, "x", allow_uint8=False)
-    batch_size = require_positive_int(batch_size, "batch_size")
-    max_rows = require_positive_int(max_rows, "max_rows")
-    model.eval()
-    device = next(model.parameters()).device
-    gen = torch.Generator(device=device).manual_seed(seed)
-    out = []
-    for i in range(0, x.shape[0], batch_size):
-        xb = x[i : i + batch_size].to(device, torch.float32)
-        b = xb.shape[0]
-        mu, logvar = model.encode(xb)
-        eps = torch.randn((b, k, model.latent_dim), generator=gen, device=device)
-        std = torch.exp(0.5 * logvar)
-        # ln p(z) - ln q(z|x) per sample; the 2 pi constants cancel.
-        log_w = torch.empty(b, k, device=device)
-        per_pass = max(1, max_rows // b)  # samples per image in one decoder pass
-        for j in range(0, k, per_pass):
-            e = eps[:, j : j + per_pass]  # (b, kc, d)
-            z = mu[:, None] + std[:, None] * e
-            logits = model.decode(z.reshape(-1, model.latent_dim)).reshape(b, -1, model.input_dim)
-            log_px_z = -torch.nn.functional.binary_cross_entropy_with_logits(
-                logits, xb[:, None].expand_as(logits), reduction="none"
-            ).sum(-1)
-            log_pz = -0.5 * z.pow(2).sum(-1)
-            log_qz = -0.5 * (e.pow(2) + logvar[:, None]).sum(-1)
-            log_w[:, j : j + per_pass] = log_px_z + log_pz - log_qz
-        out.append((torch.logsumexp(log_w, dim=1) - math.log(k)).cpu())
-    return torch.cat(out)
+    return torch.cat([
+        (torch.logsumexp(log_w, dim=1) - math.log(k)).cpu()
+        for log_w in _iw_log_weights(model, x, k, batch_size, seed, max_rows)
+    ])
+
+
+@torch.inference_mode()
+def iw_bound_curve(
+    model: VAE, x: torch.Tensor, ks: list[int], batch_size: int = 100, seed: int = 0
+) -> dict[int, float]:
+    """Mean importance-weighted bound over images for each k in ks (nats per image).
+
+    One set of max(ks) samples per image; the bound for k uses its first k (nested
+    estimates, so the curve is smooth in k). k = 1 is a single-sample ELBO estimate.
+    """
+    if not ks:
+        raise ValueError("ks must list at least one number of samples")
+    k_max = max(ks)
+    for k in ks:
+        if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+            raise ValueError(f"each k must be an integer >= 1, got {k!r}")
+    sums = dict.fromkeys(ks, 0.0)
+    for log_w in _iw_log_weights(model, x, k_max, batch_size, seed, 16384):
+        for k in ks:
+            sums[k] += (torch.logsumexp(log_w[:, :k], dim=1) - math.log(k)).sum().item()
+    return {k: sums[k] / x.shape[0] for k in ks}
+
+
+@torch.inference_mode()
+def log_importance_weights(
+    model: VAE,
+    x: torch.Tensor,
+    k: int,
+    batch_size: int = 100,
+    seed: int = 0,
+    max_rows: int = 16384,
+    proposal: tuple[torch.Tensor, torch.Tensor] | None = None,
+) -> torch.Tensor:
+    """The log-weights behind iw_log_likelihood, (N, k) on the CPU (same draws, same seed).
+
+    ln w_j = ln p(x|z_j) + ln p(z_j) - ln q(z_j|x): their mean is a Monte Carlo ELBO, their
+    log-mean-exp the importance-sampled ln p(x). proposal = (mu, logvar), each (N, d):
+    sample from these Gaussians instead of the encoder's q (notebook 05's per-image q*).
+    Holds all N * k values in memory.
+    """
+    return torch.cat([
+        log_w.cpu() for log_w in _iw_log_weights(model, x, k, batch_size, seed, max_rows, proposal)
+    ])
 
 
 # ---------------------------------------------------------------- checkpoints

@@ -118,12 +118,14 @@ def vae_loss(
     logvar: torch.Tensor,
     kl_weight: float = 1.0,
     free_bits: float = 0.0,
+    recon_weight: float = 1.0,
 ) -> LossTerms:
     """Negative ELBO per image = recon + KL; loss = batch mean of recon + kl_weight * KL.
 
     logits, x: (B, D); mu, logvar: (B, d). free_bits > 0 floors each latent
     dimension's batch-mean KL in the loss at that many nats (Kingma et al. 2016);
-    the reported kl is always the true KL.
+    the reported kl is always the true KL. recon_weight = 0 trains on the KL alone
+    (notebook 05's "KL only" model); the reported recon is always the true term.
     """
     _check_batch(logits, -1, "logits")
     _check_batch(x, -1, "x")
@@ -141,10 +143,10 @@ def vae_loss(
         kl_dims = gaussian_kl_standard_normal(mu.unsqueeze(-1), logvar.unsqueeze(-1))
         kl = kl_dims.sum(dim=-1)
         kl_term = kl_dims.mean(dim=0).clamp(min=free_bits).sum()
-        loss = recon.mean() + kl_weight * kl_term
+        loss = recon_weight * recon.mean() + kl_weight * kl_term
     else:
         kl = gaussian_kl_standard_normal(mu, logvar)
-        loss = (recon + kl_weight * kl).mean()
+        loss = (recon_weight * recon + kl_weight * kl).mean()
     return LossTerms(loss, recon, kl)
 
 

@@ -612,7 +612,8 @@ class Lab:
             try:
                 notebook.open()
                 return notebook
-            except Exception:
+            except Exception as exc:
+                log(f"{rel_path}: open failed ({type(exc).__name__}: {str(exc)[:300]})")
                 notebook.close()
                 if attempt == 1:
                     raise

@@ -1,0 +1,77 @@
+"""What a trained VAE's latent space gives back: reconstructions, prior samples, grids, paths.
+
+Plain tensor functions behind notebook 04's figures and its latent explorer widget
+(vaelab.widgets.vae), tested directly. Images are (n, input_dim) pixel probabilities.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from vaelab.vae import VAE
+from vaelab.validation import require_positive, require_positive_int
+
+
+@torch.inference_mode()
+def reconstruct(model: VAE, x: torch.Tensor) -> torch.Tensor:
+    """Pixel probabilities (B, D) decoded from the mean of q(z|x) for images x (B, D)."""
+    mu, _ = model.encode(x.to(torch.float32))
+    return torch.sigmoid(model.decode(mu))
+
+
+@torch.inference_mode()
+def encode_means(model: VAE, x: torch.Tensor, batch_size: int = 2000) -> torch.Tensor:
+    """The means of q(z|x), (N, d), for images x (N, D), in batches."""
+    return torch.cat([model.encode(x[i : i + batch_size].to(torch.float32))[0]
+                      for i in range(0, x.shape[0], batch_size)])
+
+
+@torch.inference_mode()
+def sample_prior(
+    model: VAE, n: int, seed: int = 0
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """n draws z ~ N(0, I) decoded: (mean images (n, D) in [0, 1], Bernoulli draws (n, D) {0, 1}).
+
+    The mean image is what the decoder believes; the Bernoulli draw is a sample of x itself.
+    """
+    n = require_positive_int(n, "n")
+    gen = torch.Generator().manual_seed(seed)
+    z = torch.randn(n, model.latent_dim, generator=gen)
+    probs = torch.sigmoid(model.decode(z))
+    return probs, (torch.rand(probs.shape, generator=gen) < probs).float()
+
+
+def latent_grid(n: int, span: float = 3.0) -> torch.Tensor:
+    """(n * n, 2) points of a regular grid on [-span, span]^2, rows from top (z2 high) down."""
+    n = require_positive_int(n, "n")
+    span = require_positive(span, "span")
+    ticks = torch.linspace(-span, span, n)
+    z2, z1 = torch.meshgrid(ticks.flip(0), ticks, indexing="ij")
+    return torch.stack([z1.reshape(-1), z2.reshape(-1)], dim=1)
+
+
+@torch.inference_mode()
+def decode_grid(model: VAE, n: int = 15, span: float = 3.0) -> torch.Tensor:
+    """The decoded manifold of a 2-D latent model: probabilities (n, n, D) over latent_grid."""
+    if model.latent_dim != 2:
+        raise ValueError(f"the manifold needs a model with latent_dim 2, got {model.latent_dim}")
+    return torch.sigmoid(model.decode(latent_grid(n, span))).reshape(n, n, -1)
+
+
+@torch.inference_mode()
+def decode_point(model: VAE, z: tuple[float, ...] | list[float]) -> torch.Tensor:
+    """Pixel probabilities (D,) decoded at one latent point z (d numbers): the widget's update."""
+    point = torch.as_tensor(z, dtype=torch.float32).reshape(1, -1)
+    if point.shape[1] != model.latent_dim or not torch.isfinite(point).all():
+        raise ValueError(f"z must be {model.latent_dim} finite numbers, got {z!r}")
+    return torch.sigmoid(model.decode(point))[0]
+
+
+@torch.inference_mode()
+def interpolate(model: VAE, x_a: torch.Tensor, x_b: torch.Tensor, steps: int = 10
+                ) -> torch.Tensor:
+    """Decode (steps, D) along the straight line between the means of q(z|x_a) and q(z|x_b)."""
+    steps = require_positive_int(steps, "steps")
+    ends = encode_means(model, torch.stack([x_a.reshape(-1), x_b.reshape(-1)]))
+    t = torch.linspace(0, 1, steps)[:, None]
+    return torch.sigmoid(model.decode((1 - t) * ends[0] + t * ends[1]))

@@ -1,0 +1,291 @@
+"""`make bench`: notebook 04's training against the standard loop and the machine's GEMM rate.
+
+    python -m vaelab.tooling.bench --out build/bench.json [--quick]
+
+Measures, in one run on this machine:
+- the notebook's default model trained exactly as notebook 04 trains it
+  (vaelab.training.NOTEBOOK_MODEL / NOTEBOOK_TRAINING): train_seconds, test_neg_elbo
+  and test_nll (importance-sampled, k = 1000, full test set binarized with seed 0);
+- one epoch of 784-400-20 at batch 128 with vaelab.training.train (epoch_seconds) and
+  with the standard tutorial loop (reference_epoch_seconds): pytorch/examples vae/main.py,
+  a DataLoader over a per-item Dataset that converts each uint8 image to float like
+  torchvision's ToTensor, grey pixels, loss.item() every step;
+- the float32 matrix-product rate at the training shapes (gemm_gflops): the eleven
+  products of one training step at batch 128 (forward, input gradient except for the
+  first layer, weight gradient), timed alone; train_gflops is the rate training achieves
+  counting the same products, and gemm_fraction = train_gflops / gemm_gflops.
+
+FLOP count (GEMMs only, from the shapes): per image, a Linear layer (n_in -> n_out) costs
+2 n_in n_out in the forward pass, 2 n_in n_out for its weight gradient and 2 n_in n_out
+for its input gradient, which autograd skips for the first layer (the data needs none):
+    flops_per_epoch = N * 2 * (3 * sum_l n_in_l n_out_l - n_in_1 n_out_1)
+For 784-400-20 (layers 784x400, 400x40, 20x400, 400x784) and N = 60000 this is 1.97e11
+(the "3 x forward" rule of thumb would say 2.34e11). Biases, activations, the loss and
+Adam are not counted: they are the overhead that gemm_fraction measures.
+
+Missed targets are printed as MISS but do not fail the command; errors do.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.data import DataLoader, Dataset
+
+from vaelab.kl import gaussian_kl_standard_normal
+from vaelab.mnist import binarized_test_set, load_mnist
+from vaelab.training import (
+    NOTEBOOK_MODEL,
+    NOTEBOOK_TRAINING,
+    evaluate,
+    iw_log_likelihood,
+    pick_device,
+    train,
+)
+from vaelab.vae import VAE
+
+TARGETS = {  # key: (comparison, bound)
+    "test_nll": ("<=", 94.0),
+    "test_neg_elbo": ("<=", 100.0),
+    "train_seconds": ("<=", 60.0),
+    "speedup_vs_reference": (">=", 2.5),
+    "gemm_fraction": (">=", 0.6),
+}
+LAYERS = [(784, 400), (400, 40), (20, 400), (400, 784)]  # the Linear layers of 784-400-20
+
+
+def gemm_flops_per_image(layers: list[tuple[int, int]] = LAYERS) -> int:
+    """GEMM flops of one image's forward + backward pass (see the module docstring)."""
+    total = sum(n_in * n_out for n_in, n_out in layers)
+    return 2 * (3 * total - layers[0][0] * layers[0][1])
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def gemm_rate(batch: int = 128, seconds: float = 1.0, device: torch.device | None = None
+              ) -> float:
+    """GFLOP/s of the training step's matrix products (float32), best of three timings."""
+    device = device or torch.device("cpu")
+    gen = torch.Generator().manual_seed(0)
+    products = []
+    for i, (n_in, n_out) in enumerate(LAYERS):
+        x = torch.randn(batch, n_in, generator=gen).to(device)
+        w = torch.randn(n_out, n_in, generator=gen).to(device)
+        b = torch.randn(n_out, generator=gen).to(device)
+        g = torch.randn(batch, n_out, generator=gen).to(device)
+        products.append(lambda x=x, w=w, b=b: F.linear(x, w, b))  # forward (addmm)
+        products.append(lambda g=g, x=x: g.t().mm(x))  # weight gradient
+        if i > 0:
+            products.append(lambda g=g, w=w: g.mm(w))  # input gradient
+    flops = batch * gemm_flops_per_image()
+
+    def step() -> None:
+        for product in products:
+            product()
+
+    for _ in range(5):
+        step()
+    reps = 10
+    _sync(device)
+    start = time.perf_counter()
+    for _ in range(reps):
+        step()
+    _sync(device)
+    reps = max(reps, int(reps * seconds / max(time.perf_counter() - start, 1e-6)))
+    best = float("inf")
+    for _ in range(3):
+        _sync(device)
+        start = time.perf_counter()
+        for _ in range(reps):
+            step()
+        _sync(device)
+        best = min(best, (time.perf_counter() - start) / reps)
+    return flops / best / 1e9
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+# ------------------------------------------------------- the standard tutorial loop
+
+class PerItemMNIST(Dataset):
+    """One image at a time, converted uint8 -> float in [0, 1] as ToTensor does."""
+
+    def __init__(self, images: torch.Tensor) -> None:
+        self.images = images
+
+    def __len__(self) -> int:
+        return self.images.shape[0]
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
+        return self.images[i].to(torch.float32).div(255), 0
+
+
+class TutorialVAE(nn.Module):
+    """The model of pytorch/examples vae/main.py (784-400-20, sigmoid outputs)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc1, self.fc21, self.fc22 = nn.Linear(784, 400), nn.Linear(400, 20), nn.Linear(400, 20)
+        self.fc3, self.fc4 = nn.Linear(20, 400), nn.Linear(400, 784)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        h1 = F.relu(self.fc1(x.view(-1, 784)))
+        mu, logvar = self.fc21(h1), self.fc22(h1)
+        z = mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)
+        return torch.sigmoid(self.fc4(F.relu(self.fc3(z)))), mu, logvar
+
+
+def reference_epoch(images: torch.Tensor, device: torch.device, batch_size: int = 128) -> float:
+    """Seconds for one epoch of the tutorial loop (after a few warm-up batches)."""
+    torch.manual_seed(0)
+    model = TutorialVAE().to(device)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    loader = DataLoader(PerItemMNIST(images), batch_size=batch_size, shuffle=True)
+
+    def run(max_batches: int | None) -> float:
+        model.train()
+        train_loss = 0.0
+        for i, (data, _) in enumerate(loader):
+            if max_batches is not None and i >= max_batches:
+                break
+            data = data.to(device)
+            opt.zero_grad()
+            recon, mu, logvar = model(data)
+            bce = F.binary_cross_entropy(recon, data.view(-1, 784), reduction="sum")
+            loss = bce + gaussian_kl_standard_normal(mu, logvar).sum()
+            loss.backward()
+            train_loss += loss.item()
+            opt.step()
+        return train_loss
+
+    run(5)
+    start = time.perf_counter()
+    run(None)
+    _sync(device)
+    return time.perf_counter() - start
+
+
+# ------------------------------------------------------------------------ the bench
+
+def run_bench(quick: bool = False, device: torch.device | None = None,
+              log=print) -> dict:
+    """All measurements as a dict (see the module docstring); quick: tiny sizes."""
+    device = device or pick_device()
+    images, _ = load_mnist("train")
+    x_test, _ = binarized_test_set(seed=0)
+    if quick:
+        images, x_test = images[:2048], x_test[:256]
+    n = images.shape[0]
+    result: dict = {
+        "quick": quick,
+        "machine": {
+            "cpu": cpu_model(),
+            "threads": torch.get_num_threads(),
+            "torch": torch.__version__,
+            "python": platform.python_version(),
+            "device": str(device),
+            "gpu": torch.cuda.get_device_name(device) if device.type == "cuda" else None,
+        },
+    }
+    log(f"device {device}, {result['machine']['threads']} threads, {result['machine']['cpu']}")
+
+    log("float32 GEMM rate at the training shapes ...")
+    result["gemm_gflops"] = gemm_rate(seconds=0.2 if quick else 1.0, device=device)
+
+    log("one epoch of 784-400-20 at batch 128 with vaelab.training.train ...")
+    model = VAE().to(device)
+    hist = train(model, images, epochs=2, batch_size=128, device=device, progress=False)
+    result["epoch_seconds"] = min(h["seconds"] for h in hist)
+    log("one epoch of the standard DataLoader loop ...")
+    result["reference_epoch_seconds"] = reference_epoch(images, device)
+    result["speedup_vs_reference"] = result["reference_epoch_seconds"] / result["epoch_seconds"]
+    flops = n * gemm_flops_per_image()
+    result["flops_per_epoch"] = flops
+    result["train_gflops"] = flops / result["epoch_seconds"] / 1e9
+    result["gemm_fraction"] = result["train_gflops"] / result["gemm_gflops"]
+
+    config = dict(NOTEBOOK_TRAINING, epochs=1) if quick else dict(NOTEBOOK_TRAINING)
+    log(f"the notebook's default model: {NOTEBOOK_MODEL}, {config} ...")
+    torch.manual_seed(0)
+    model = VAE(**NOTEBOOK_MODEL)
+    start = time.perf_counter()
+    hist = train(model, images, device=device, progress=not quick, **config)
+    result["train_seconds"] = time.perf_counter() - start
+    result["train_epochs"] = len(hist)
+    result["train_config"] = config
+    k = 10 if quick else 1000
+    log(f"test negative ELBO and importance-sampled NLL (k = {k}, {x_test.shape[0]} images) ...")
+    result["test_neg_elbo"] = evaluate(model, x_test)["neg_elbo"]
+    start = time.perf_counter()
+    result["test_nll"] = -iw_log_likelihood(model, x_test, k=k).mean().item()
+    result["nll_k"] = k
+    result["nll_seconds"] = time.perf_counter() - start
+    result["targets"] = {
+        key: {"target": f"{op} {bound:g}", "value": result[key],
+              "pass": result[key] <= bound if op == "<=" else result[key] >= bound}
+        for key, (op, bound) in TARGETS.items()
+    }
+    return result
+
+
+def table(result: dict) -> str:
+    """The measurements as a plain-text table with PASS/MISS columns."""
+    rows = [
+        ("test_nll", "nats", ".2f"), ("test_neg_elbo", "nats", ".2f"),
+        ("train_seconds", "s", ".1f"), ("epoch_seconds", "s", ".2f"),
+        ("reference_epoch_seconds", "s", ".2f"), ("speedup_vs_reference", "x", ".2f"),
+        ("gemm_gflops", "GFLOP/s", ".1f"), ("train_gflops", "GFLOP/s", ".1f"),
+        ("gemm_fraction", "", ".2f"),
+    ]
+    lines = [f"{'measure':<26}{'value':>12}  {'unit':<8}{'target':<10}result", "-" * 64]
+    for key, unit, fmt in rows:
+        target = result["targets"].get(key)
+        verdict = ("PASS" if target["pass"] else "MISS") if target else ""
+        lines.append(f"{key:<26}{result[key]:>12{fmt}}  {unit:<8}"
+                     f"{target['target'] if target else '':<10}{verdict}")
+    m = result["machine"]
+    lines += ["-" * 64, f"{m['cpu']}, {m['threads']} threads, torch {m['torch']}, "
+              f"device {m['device']}" + (f" ({m['gpu']})" if m["gpu"] else ""),
+              f"training: {result['train_epochs']} epochs, {result['train_config']}"]
+    if result["quick"]:
+        lines.append("QUICK RUN: tiny sizes, the numbers do not mean anything")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=Path("build/bench.json"))
+    parser.add_argument("--quick", action="store_true", help="tiny sizes (a smoke test)")
+    parser.add_argument("--device", default=None, help="cpu or cuda (default: GPU if present)")
+    args = parser.parse_args(argv)
+    device = torch.device(args.device) if args.device else pick_device()
+    result = run_bench(quick=args.quick, device=device,
+                       log=lambda msg: print(msg, file=sys.stderr, flush=True))
+    print(table(result))
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
