@@ -88,16 +88,18 @@ def reconstruction_spread(model: VAE, x: torch.Tensor) -> float:
     return float((recon - recon.mean(dim=0)).pow(2).sum(dim=1).mean())
 
 
-def kl_warmup(warmup_epochs: int) -> Callable[[int], float]:
-    """A linear KL warm-up for ``train(kl_weight=...)``: epoch e (1-based) -> min(1, (e-1)/n).
+def kl_warmup(warmup_epochs: int, final_weight: float = 1.0) -> Callable[[int], float]:
+    """A linear KL warm-up for ``train(kl_weight=...)``: epoch e (1-based) ->
+    final_weight * min(1, (e - 1) / warmup_epochs).
 
-    The first epoch trains the reconstruction alone (weight 0), the weight then rises
-    linearly and reaches 1 at epoch n + 1.
+    The first epoch trains the reconstruction alone (weight 0); the weight then rises
+    linearly and reaches final_weight at epoch warmup_epochs + 1.
     """
     n = require_positive_int(warmup_epochs, "warmup_epochs")
+    final = require_positive(final_weight, "final_weight")
 
     def weight(epoch: int) -> float:
         epoch = require_positive_int(epoch, "epoch")
-        return min(1.0, (epoch - 1) / n)
+        return final * min(1.0, (epoch - 1) / n)
 
     return weight

@@ -447,7 +447,7 @@ def train_or_load(
 
     The checkpoint is keyed by both configs (and the data's size); it is reused only
     when everything matches exactly and VAELAB_TRAIN_FRESH is not set. Returns
-    (model, history, reused).
+    (model on the CPU, in evaluation mode; history; reused).
     """
     config = {"model": model_config, "train": train_config, "n_images": int(images.shape[0])}
     key = hashlib.sha256(_canonical(config).encode()).hexdigest()[:16]
@@ -461,4 +461,4 @@ def train_or_load(
     model = VAE(**model_config)
     history = train(model, images, progress=progress, on_epoch=on_epoch, **train_config)
     save_checkpoint(model, path, config, history)
-    return model, history, False
+    return model.cpu(), history, False

@@ -475,9 +475,10 @@ class NotebookPage:
 
     def open(self, timeout_s: float = 120.0) -> None:
         """Open the notebook (as a double-click in the file browser does) and wait for idle."""
+        # (The command returns the widget: keep it in the page, it is no JSON.)
         self.page.evaluate(
-            "path => window.jupyterapp.commands.execute('docmanager:open',"
-            " {path: path, factory: 'Notebook'})", self.rel_path)
+            "async path => { await window.jupyterapp.commands.execute('docmanager:open',"
+            " {path: path, factory: 'Notebook'}); return null; }", self.rel_path)
         self.page.wait_for_function(
             "path => { const w = window.jupyterapp.shell.currentWidget;"
             " return w && w.context && w.context.path === path && w.content"
