@@ -24,6 +24,7 @@ def test_tile_places_images_in_rows():
     picture = vp.tile(images, ncols=2, pad=1)
     assert picture.shape == (28 * 2 + 1, 28 * 2 + 1)
     assert picture[:28, 29:].min() == 1.0 and picture[:28, :28].max() == 0.0
+    assert picture[:, 28].max() == 0.0  # the padding is blank (white under gray_r)
     with pytest.raises(ValueError, match="at least one image"):
         vp.tile(torch.zeros(0, 784), 2)
 

@@ -86,7 +86,7 @@ def test_smoke_run_writes_every_result_key(tmp_path, capsys):
     assert res["config"]["adam_eps"] == 1e-4 and res["k"] == 4 and res["test_images"] == 20
     assert res["projected_full_run_s"] > res["seconds_per_full_epoch"] * 3280 > 0
     assert set(res["versions"]) >= {"python", "torch", "numpy", "vaelab"}
-    assert set(res["git"]) == {"commit", "dirty"}
+    assert set(res["git"]) == {"commit", "dirty", "changed_paths"}
     assert "batch_size" in res["choices"] and "adam_beta1" in res["choices"]
     out = capsys.readouterr().out
     assert "86.76" in out and "difference" in out and "device" in out

@@ -260,3 +260,54 @@ def test_train_or_load_reuses_only_outside_fresh_mode(tmp_path, monkeypatch):
     monkeypatch.setattr(training, "train", lambda *a, **k: calls.append(1) or [])
     train_or_load(model_cfg, train_cfg, data, cache_dir=tmp_path, progress=False)
     assert calls == [1]
+
+
+# ---------------------------------------------------------------- notebook 05's additions
+
+def test_recon_weight_zero_trains_the_kl_alone():
+    model = small_model()
+    decoder_before = [p.clone() for p in model.decoder.parameters()]
+    history = train(model, synthetic_images(), epochs=3, lr=1e-2, progress=False,
+                    recon_weight=0.0)
+    assert history[-1]["kl"] < 0.05 < history[0]["kl"]
+    # The decoder gets no gradient at all (Adam leaves parameters without grad alone).
+    assert all(torch.equal(a, b) for a, b in zip(decoder_before, model.decoder.parameters(),
+                                                 strict=True))
+
+
+@pytest.mark.parametrize("bad", [-1.0, float("nan"), "1"])
+def test_recon_weight_must_be_a_finite_non_negative_number(bad):
+    with pytest.raises(ValueError, match="recon_weight"):
+        train(small_model(), synthetic_images(), epochs=1, progress=False, recon_weight=bad)
+
+
+def test_log_importance_weights_are_the_draws_behind_iw_log_likelihood():
+    model, x = small_model(), binary()
+    log_w = training.log_importance_weights(model, x, k=40, batch_size=16, seed=3)
+    assert log_w.shape == (x.shape[0], 40)
+    expected = iw_log_likelihood(model, x, k=40, batch_size=16, seed=3)
+    torch.testing.assert_close(torch.logsumexp(log_w, 1) - math.log(40), expected)
+
+
+def test_a_proposal_replaces_the_encoder_and_the_encoder_as_proposal_changes_nothing():
+    model, x = small_model(), binary(n=20)
+    with torch.no_grad():
+        mu, logvar = model.encode(x)
+    same = iw_log_likelihood(model, x, k=30, seed=1, proposal=(mu, logvar))
+    torch.testing.assert_close(same, iw_log_likelihood(model, x, k=30, seed=1))
+    # A far-off proposal gives a much lower (but valid) estimate.
+    far = iw_log_likelihood(model, x, k=30, seed=1, proposal=(mu + 6.0, logvar - 4.0))
+    assert torch.all(far < same)
+
+
+@pytest.mark.parametrize("proposal, match", [
+    ((torch.zeros(20, 2),), "pair"),
+    ((torch.zeros(19, 2), torch.zeros(20, 2)), r"mu must be .* \(20, "),
+    ((torch.zeros(20, 2), torch.full((20, 2), float("nan"))), "non-finite"),
+])
+def test_bad_proposals_are_refused(proposal, match):
+    model, x = small_model(), binary(n=20)
+    d = model.latent_dim
+    proposal = tuple(p[:, :1].expand(p.shape[0], d) for p in proposal)
+    with pytest.raises(ValueError, match=match):
+        iw_log_likelihood(model, x, k=3, proposal=proposal)

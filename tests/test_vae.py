@@ -190,3 +190,17 @@ def test_bad_mean_image():
         small_model().init_output_bias(torch.zeros(9))
     with pytest.raises(ValueError, match=r"\[0, 1\]"):
         small_model().init_output_bias(torch.full((10,), 2.0))
+
+
+def test_recon_weight_scales_only_the_reconstruction_in_the_loss():
+    gen = torch.Generator().manual_seed(4)
+    logits, x = torch.randn(5, 8, generator=gen), (torch.rand(5, 8, generator=gen) < 0.5).float()
+    mu, logvar = torch.randn(5, 3, generator=gen), torch.randn(5, 3, generator=gen)
+    full = vae_loss(logits, x, mu, logvar)
+    for free_bits in (0.0, 0.2):
+        kl_only = vae_loss(logits, x, mu, logvar, free_bits=free_bits, recon_weight=0.0)
+        half = vae_loss(logits, x, mu, logvar, free_bits=free_bits, recon_weight=0.5)
+        torch.testing.assert_close(kl_only.recon, full.recon)  # reported terms unchanged
+        torch.testing.assert_close(half.loss - kl_only.loss, 0.5 * full.recon.mean())
+    torch.testing.assert_close(vae_loss(logits, x, mu, logvar, recon_weight=0.0).loss,
+                               full.kl.mean())

@@ -26,7 +26,8 @@ from vaelab.vae import VAE, reparameterize, vae_loss
 from vaelab.validation import require_positive, require_positive_int
 
 
-def _check_inputs(model: VAE, x: torch.Tensor, mu0: torch.Tensor, logvar0: torch.Tensor) -> None:
+def _check_inputs(model: VAE, x: torch.Tensor, mu0: torch.Tensor, logvar0: torch.Tensor,
+                  names: tuple[str, str] = ("mu0", "logvar0")) -> None:
     if not isinstance(model, VAE):
         raise ValueError(f"model must be a vaelab.vae.VAE, got {type(model).__name__}")
     if not isinstance(x, torch.Tensor) or not x.is_floating_point() or x.ndim != 2:
@@ -34,7 +35,7 @@ def _check_inputs(model: VAE, x: torch.Tensor, mu0: torch.Tensor, logvar0: torch
     if x.shape[1] != model.input_dim or x.shape[0] == 0:
         raise ValueError(f"x must have shape (N, {model.input_dim}), got {tuple(x.shape)}")
     want = (x.shape[0], model.latent_dim)
-    for t, name in ((mu0, "mu0"), (logvar0, "logvar0")):
+    for t, name in zip((mu0, logvar0), names, strict=True):
         if not isinstance(t, torch.Tensor) or tuple(t.shape) != want:
             shape = tuple(t.shape) if isinstance(t, torch.Tensor) else type(t).__name__
             raise ValueError(f"{name} must be a tensor of shape {want}, got {shape}")
@@ -138,9 +139,9 @@ def inference_gaps(
     Standard errors: std/sqrt(k) per image (delta method for ln p(x)), in quadrature over
     images; a gap's error adds its two terms' errors in quadrature.
     """
+    _check_inputs(model, x, mu_local, logvar_local, ("mu_local", "logvar_local"))
     with torch.no_grad():
         mu_enc, logvar_enc = model.encode(x)
-    _check_inputs(model, x, mu_local, logvar_local)
     k = require_positive_int(k, "k")
     if k < 2:
         raise ValueError("k must be >= 2: a standard error needs two samples")

@@ -22,7 +22,7 @@ def _free_bits_inputs() -> tuple[torch.Tensor, torch.Tensor, float]:
     scale = torch.tensor([0.05, 0.3, 1.0, 2.0, 0.6])
     mu = torch.randn(8, 5, generator=gen, dtype=torch.float64) * scale
     logvar = torch.randn(8, 5, generator=gen, dtype=torch.float64) * 0.3 * scale
-    return mu, logvar, 0.5
+    return mu, logvar, 0.6
 
 
 def free_bits_reference(mu: torch.Tensor, logvar: torch.Tensor, free_bits: float) -> torch.Tensor:
@@ -54,18 +54,18 @@ def check_free_bits(student_fn: FreeBitsFn) -> None:
         return
     kl_ij = gaussian_kl_standard_normal(mu.unsqueeze(-1), logvar.unsqueeze(-1))  # (B, d)
     wrong = {
+        "returned the plain KL, without a floor":
+            (kl_ij.mean(0).sum(), "apply max(lambda, .) to each dimension's batch-mean KL"),
         "floored each image's KL before averaging over the batch":
             (kl_ij.clamp(min=lam).mean(0).sum(),
              "average each dimension's KL over the batch first, then floor it: a single image "
              "may sit below the floor while the dimension as a whole does not"),
         "floored the total KL instead of each dimension":
-            (kl_ij.sum(1).mean().clamp(min=lam),
+            (kl_ij.sum(1).mean().clamp(min=lam * kl_ij.shape[1]),
              "the floor applies to every latent dimension separately: sum_j max(lambda, KL_j)"),
         "took the minimum instead of the maximum":
             (kl_ij.mean(0).clamp(max=lam).sum(),
              "a floor is max(lambda, KL_j): dimensions below lambda count as lambda"),
-        "returned the plain KL, without a floor":
-            (kl_ij.mean(0).sum(), "apply max(lambda, .) to each dimension's batch-mean KL"),
         "averaged over the latent dimensions instead of summing":
             (kl_ij.mean(0).clamp(min=lam).mean(),
              "the KL of a diagonal Gaussian is a sum over dimensions: sum, do not average"),

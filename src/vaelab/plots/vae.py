@@ -25,14 +25,14 @@ def _np(images: torch.Tensor | np.ndarray) -> np.ndarray:
 
 
 def tile(images: torch.Tensor | np.ndarray, ncols: int, pad: int = 1) -> np.ndarray:
-    """(n, 784) images -> one 2-D array, ncols per row, pad pixels between (value 1 = white)."""
+    """(n, 784) images -> one 2-D array, ncols per row, pad pixels of 0 (drawn white) between."""
     arr = _np(images).reshape(-1, SIDE, SIDE)
     n = arr.shape[0]
     if n == 0 or ncols < 1:
         raise ValueError(f"tile needs at least one image and ncols >= 1, got {n} and {ncols}")
     nrows = -(-n // ncols)
     step = SIDE + pad
-    out = np.ones((nrows * step - pad, ncols * step - pad), dtype=np.float32)
+    out = np.zeros((nrows * step - pad, ncols * step - pad), dtype=np.float32)
     for i, img in enumerate(arr):
         r, c = divmod(i, ncols)
         out[r * step : r * step + SIDE, c * step : c * step + SIDE] = img

@@ -359,8 +359,11 @@ def git_info(cwd: Path | None = None) -> dict[str, Any]:
         return out.stdout.strip()
 
     commit = git("rev-parse", "HEAD")
-    status = git("status", "--porcelain", "--untracked-files=no")
-    return {"commit": commit, "dirty": None if status is None else bool(status)}
+    # Untracked files count: the code that ran may be one of them (not in the commit).
+    status = git("status", "--porcelain")
+    changed = [line[3:] for line in (status or "").splitlines()]
+    return {"commit": commit, "dirty": None if status is None else bool(changed),
+            "changed_paths": changed[:20]}
 
 
 def versions() -> dict[str, str]:

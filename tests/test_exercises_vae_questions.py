@@ -1,0 +1,122 @@
+"""vaelab.exercises.vae_questions: right answers pass, each known wrong answer gets its hint."""
+
+import pytest
+import torch
+
+from vaelab.exercises.core import ExerciseError
+from vaelab.exercises.vae_questions import check_free_bits, check_local_q, free_bits_reference
+from vaelab.inference_gaps import negative_elbo
+from vaelab.kl import gaussian_kl_standard_normal
+from vaelab.vae import vae_loss
+
+
+def kl_dims(mu, logvar):
+    return gaussian_kl_standard_normal(mu.unsqueeze(-1), logvar.unsqueeze(-1))
+
+
+def free_bits_right(mu, logvar, lam):
+    return kl_dims(mu, logvar).mean(0).clamp(min=lam).sum()
+
+
+def test_reference_is_what_vae_loss_minimises():
+    gen = torch.Generator().manual_seed(0)
+    mu, logvar = torch.randn(6, 4, generator=gen), torch.randn(6, 4, generator=gen)
+    logits, x = torch.randn(6, 10, generator=gen), torch.ones(6, 10)
+    loss = vae_loss(logits, x, mu, logvar, free_bits=0.3)
+    torch.testing.assert_close(free_bits_reference(mu, logvar, 0.3),
+                               loss.loss - loss.recon.mean())
+    torch.testing.assert_close(free_bits_right(mu, logvar, 0.3),
+                               free_bits_reference(mu, logvar, 0.3))
+
+
+def test_free_bits_accepts_the_right_answer(capsys):
+    check_free_bits(free_bits_right)
+    assert "Exercise 5.1: correct" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("wrong, hint", [
+    (lambda mu, lv, lam: kl_dims(mu, lv).clamp(min=lam).mean(0).sum(), "average each dimension"),
+    (lambda mu, lv, lam: kl_dims(mu, lv).sum(1).mean().clamp(min=5 * lam), "separately"),
+    (lambda mu, lv, lam: kl_dims(mu, lv).mean(0).clamp(max=lam).sum(), "max(lambda, KL_j)"),
+    (lambda mu, lv, lam: kl_dims(mu, lv).mean(0).sum(), "apply max"),
+    (lambda mu, lv, lam: kl_dims(mu, lv).mean(0).clamp(min=lam).mean(), "do not average"),
+    (lambda mu, lv, lam: kl_dims(mu, lv).sum(0).clamp(min=lam).sum(), "mean over the batch"),
+    (lambda mu, lv, lam: kl_dims(mu, lv).mean(0).clamp(min=lam), "scalar"),
+    (lambda mu, lv, lam: 2 * free_bits_right(mu, lv, lam), "clamp(min=free_bits), sum"),
+])
+def test_free_bits_rejects_known_mistakes_with_their_hint(wrong, hint):
+    with pytest.raises(ExerciseError, match="Exercise 5.1") as err:
+        check_free_bits(wrong)
+    assert hint in str(err.value)
+
+
+def optimise_right(model, x, mu0, logvar0, steps, lr):
+    mu = mu0.detach().clone().requires_grad_(True)
+    logvar = logvar0.detach().clone().requires_grad_(True)
+    opt = torch.optim.Adam([mu, logvar], lr=lr)
+    for _ in range(steps):
+        loss = negative_elbo(model, x, mu, logvar, samples=4).sum()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    return mu.detach(), logvar.detach()
+
+
+def test_local_q_accepts_the_right_answer(capsys):
+    check_local_q(optimise_right)
+    assert "Exercise 5.2: correct" in capsys.readouterr().out
+
+
+def in_place(model, x, mu0, logvar0, steps, lr):
+    mu, logvar = optimise_right(model, x, mu0, logvar0, steps, lr)
+    mu0.copy_(mu)
+    return mu, logvar
+
+
+def trains_the_model(model, x, mu0, logvar0, steps, lr):
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    for _ in range(steps):
+        loss = negative_elbo(model, x, mu0, logvar0).sum()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    return mu0.clone(), logvar0.clone()
+
+
+def maximises(model, x, mu0, logvar0, steps, lr):
+    mu = mu0.detach().clone().requires_grad_(True)
+    logvar = logvar0.detach().clone().requires_grad_(True)
+    opt = torch.optim.Adam([mu, logvar], lr=lr)
+    for _ in range(steps):
+        loss = -negative_elbo(model, x, mu, logvar, samples=4).sum()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    return mu.detach(), logvar.detach()
+
+
+def no_zero_grad(model, x, mu0, logvar0, steps, lr):
+    mu = mu0.detach().clone().requires_grad_(True)
+    logvar = logvar0.detach().clone().requires_grad_(True)
+    for _ in range(steps):  # plain gradient steps on accumulated gradients, tiny lr
+        loss = negative_elbo(model, x, mu, logvar, samples=4).sum()
+        loss.backward()
+        with torch.no_grad():
+            mu -= 1e-6 * mu.grad
+            logvar -= 1e-6 * logvar.grad
+    return mu.detach(), logvar.detach()
+
+
+@pytest.mark.parametrize("wrong, hint", [
+    (lambda m, x, mu0, lv0, s, lr: mu0, "pair of tensors"),
+    (lambda m, x, mu0, lv0, s, lr: (mu0[:2], lv0), "one row of parameters per image"),
+    (in_place, "copies"),
+    (trains_the_model, "only [mu, logvar]"),
+    (lambda m, x, mu0, lv0, s, lr: (mu0.clone(), lv0.clone()), "requires_grad_(True)"),
+    (maximises, "do not maximise"),
+    (no_zero_grad, "zero the gradients"),
+])
+def test_local_q_rejects_known_mistakes_with_their_hint(wrong, hint):
+    with pytest.raises(ExerciseError, match="Exercise 5.2") as err:
+        check_local_q(wrong)
+    assert hint in str(err.value)
