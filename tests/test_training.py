@@ -311,3 +311,16 @@ def test_bad_proposals_are_refused(proposal, match):
     proposal = tuple(p[:, :1].expand(p.shape[0], d) for p in proposal)
     with pytest.raises(ValueError, match=match):
         iw_log_likelihood(model, x, k=3, proposal=proposal)
+
+
+def test_iw_bound_curve_is_nested_and_ends_at_iw_log_likelihood():
+    model, x = small_model(), binary(40)
+    curve = training.iw_bound_curve(model, x, [1, 5, 50], batch_size=20, seed=2)
+    assert list(curve) == [1, 5, 50]
+    assert curve[1] < curve[5] < curve[50]
+    full = iw_log_likelihood(model, x, k=50, batch_size=20, seed=2).mean().item()
+    assert math.isclose(curve[50], full, rel_tol=1e-5)
+    with pytest.raises(ValueError, match="at least one"):
+        training.iw_bound_curve(model, x, [])
+    with pytest.raises(ValueError, match="k"):
+        training.iw_bound_curve(model, x, [0, 3])
