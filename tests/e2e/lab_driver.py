@@ -641,6 +641,11 @@ def record_latency(notebook: str, widget: str, sliders: list[str], samples_ms: l
         "worst_ms": round(max(samples_ms), 1),
         "samples_ms": [round(s, 1) for s in samples_ms],
     }
+    # The changes cycle through the sliders in order: sample i moved sliders[i % n].
+    row["per_slider"] = {
+        name: {"median_ms": round(statistics.median(samples_ms[k::len(sliders)]), 1),
+               "worst_ms": round(max(samples_ms[k::len(sliders)]), 1)}
+        for k, name in enumerate(sliders)}
     row["meets_target"] = (row["median_ms"] <= LATENCY_TARGET_MEDIAN_MS
                            and row["worst_ms"] <= LATENCY_TARGET_WORST_MS)
     LATENCY_ROWS.append(row)
