@@ -14,7 +14,8 @@ The encoder, the reparameterization and the KL are the Bernoulli VAE's (``vaelab
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 
 import numpy as np
 import torch
@@ -25,6 +26,17 @@ from vaelab.vae import VAE, LossTerms, reparameterize
 from vaelab.validation import require_finite, require_positive, require_positive_int
 
 _LOG_2PI = math.log(2.0 * math.pi)
+
+
+@contextmanager
+def _one_thread() -> Iterator[None]:
+    """Tiny 2-D models: a second thread only adds synchronisation (much worse on a busy CPU)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
 
 
 class GaussianVAE(VAE):
@@ -140,17 +152,19 @@ def fit_gaussian_vae(
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     losses = []
     model.train()
-    for step in range(steps):
-        idx = torch.randint(0, x.shape[0], (min(batch_size, x.shape[0]),), generator=gen)
-        loss = gaussian_vae_loss(model, x[idx]).loss
-        if not torch.isfinite(loss):
-            raise RuntimeError(
-                f"the loss became {loss.item()} at step {step}: lower lr or use a fixed variance"
-            )
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        losses.append(loss.item())
+    with _one_thread():
+        for step in range(steps):
+            idx = torch.randint(0, x.shape[0], (min(batch_size, x.shape[0]),), generator=gen)
+            loss = gaussian_vae_loss(model, x[idx]).loss
+            if not torch.isfinite(loss):
+                raise RuntimeError(
+                    f"the loss became {loss.item()} at step {step}: lower lr or use a fixed "
+                    "variance"
+                )
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            losses.append(loss.item())
     model.eval()
     return losses
 
