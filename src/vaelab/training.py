@@ -18,9 +18,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
+import torch.nn.functional as F
 from tqdm.auto import tqdm
 
+from vaelab.kl import gaussian_kl_standard_normal
 from vaelab.vae import VAE, vae_loss
 from vaelab.validation import require_positive, require_positive_int
 
@@ -86,6 +89,19 @@ def _binarize_into(out: torch.Tensor, batch: torch.Tensor, generator: torch.Gene
     torch.lt(out, batch, out=out)  # writes 1.0 / 0.0 into the float buffer in place
 
 
+def _uniform_levels(n: int, d: int, rng: np.random.Generator) -> torch.Tensor:
+    """uint8 (n, d), each entry uniform on 0..254 and independent: r < v is Bernoulli(v / 255).
+
+    Random bytes are uniform on 0..255; each 255 (1 in 256) is replaced by a fresh uniform
+    draw on 0..254, which makes every entry exactly uniform on 0..254. A whole epoch costs one
+    bulk byte draw, far cheaper than a float uniform per pixel.
+    """
+    raw = np.frombuffer(rng.bytes(n * d), dtype=np.uint8).reshape(n, d).copy()
+    high = raw == 255
+    raw[high] = rng.integers(0, 255, size=int(high.sum()), dtype=np.uint8)
+    return torch.from_numpy(raw)
+
+
 def _value_at(schedule: FloatOrSchedule | IntOrSchedule, epoch: int) -> Any:
     return schedule(epoch) if callable(schedule) else schedule
 
@@ -136,13 +152,15 @@ def train(
         model.init_output_bias(mean / 255.0 if data.dtype == torch.uint8 else mean)
     n = data.shape[0]
     shuffle_gen = torch.Generator().manual_seed(seed)
-    noise_gen = torch.Generator(device=device).manual_seed(seed + 1)
+    noise_gen = torch.Generator(device=device).manual_seed(seed + 1)  # float images only
+    levels_rng = np.random.Generator(np.random.PCG64(seed + 1))  # uint8 images
     torch.manual_seed(seed)  # the reparameterization noise uses the global generator
     # fused Adam: one kernel per parameter group instead of a dozen elementwise passes.
     opt = torch.optim.Adam(model.parameters(), lr=lr, fused=True)
     sizes = [require_positive_int(_value_at(batch_size, e), "batch_size") for e in
              range(1, epochs + 1)]
     total_steps, step = sum(math.ceil(n / b) for b in sizes), 0
+    d = model.latent_dim
     history: list[dict] = []
     bar = tqdm(range(1, epochs + 1), desc="training", unit="epoch", disable=not progress)
     for epoch in bar:
@@ -151,27 +169,45 @@ def train(
         bsz = sizes[epoch - 1]
         # One gather per epoch makes every batch a contiguous slice.
         shuffled = data[torch.randperm(n, generator=shuffle_gen).to(device)]
+        levels = (_uniform_levels(n, data.shape[1], levels_rng).to(device)
+                  if data.dtype == torch.uint8 else None)
         buf = torch.empty(bsz, data.shape[1], device=device)
-        sums = torch.zeros(3, device=device)  # loss, recon, kl summed over images
+        sums = torch.zeros(2, device=device)  # recon, kl summed over images
         for i in range(0, n, bsz):
             if lr_schedule == "cosine":
                 frac = step / max(total_steps - 1, 1)
+                step_lr = lr_final + (lr - lr_final) * 0.5 * (1 + math.cos(math.pi * frac))
                 for group in opt.param_groups:
-                    group["lr"] = lr_final + (lr - lr_final) * 0.5 * (1 + math.cos(math.pi * frac))
+                    group["lr"] = step_lr
             batch = shuffled[i : i + bsz]
             x = buf[: batch.shape[0]]
-            _binarize_into(x, batch, noise_gen)
-            logits, mu, logvar = model(x)
-            terms = vae_loss(logits, x, mu, logvar, kl_weight=beta, free_bits=free_bits,
-                             recon_weight=recon_weight)
+            if levels is None:
+                _binarize_into(x, batch, noise_gen)
+            else:
+                torch.lt(levels[i : i + bsz], batch, out=x)  # Bernoulli(v / 255), in place
+            if free_bits > 0:
+                logits, mu, logvar = model(x)
+                terms = vae_loss(logits, x, mu, logvar, kl_weight=beta, free_bits=free_bits,
+                                 recon_weight=recon_weight)
+                loss, recon_sum, kl_sum = terms.loss, terms.recon.sum(), terms.kl.sum()
+            else:
+                # VAE.forward and vae_loss without their per-call input checks (the data
+                # was checked once above), and summed terms: the epoch metrics need only sums.
+                stats = model.to_stats(model.encoder(x))
+                mu, logvar = stats[:, :d], stats[:, d:]
+                z = torch.randn_like(mu).mul_(torch.exp(0.5 * logvar)).add_(mu)
+                recon_sum = F.binary_cross_entropy_with_logits(
+                    model.decoder(z), x, reduction="sum")
+                kl_sum = gaussian_kl_standard_normal(mu, logvar).sum()
+                loss = (recon_weight * recon_sum + beta * kl_sum) / x.shape[0]
             opt.zero_grad(set_to_none=True)
-            terms.loss.backward()
+            loss.backward()
             opt.step()
-            with torch.no_grad():
-                recon, kl = terms.recon.sum(), terms.kl.sum()
-                sums += torch.stack((recon + kl, recon, kl))
+            sums[0] += recon_sum.detach()
+            sums[1] += kl_sum.detach()
             step += 1
-        loss, recon, kl = (s / n for s in sums.tolist())  # the epoch's one synchronisation
+        recon, kl = (v / n for v in sums.tolist())  # the epoch's one synchronisation
+        loss = recon + kl
         if not all(math.isfinite(v) for v in (loss, recon, kl)):
             bar.close()
             raise NonFiniteLossError(
