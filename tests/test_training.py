@@ -61,6 +61,27 @@ def test_binarization_is_bernoulli_of_the_intensity():
     assert torch.allclose(out.mean(dim=0), probs[0], atol=0.005)
 
 
+def test_uniform_levels_are_uniform_on_0_to_254_so_the_comparison_is_bernoulli():
+    import numpy as np
+
+    rng = np.random.Generator(np.random.PCG64(0))
+    levels = training._uniform_levels(2000, 784, rng)
+    assert levels.dtype == torch.uint8 and levels.shape == (2000, 784)
+    assert int(levels.max()) == 254 and int(levels.min()) == 0  # never 255: P(r < 255) = 1
+    counts = torch.bincount(levels.reshape(-1).long(), minlength=256).double()
+    assert counts[255] == 0
+    expected = levels.numel() / 255
+    # chi-square over the 255 levels: mean 254, sd ~22.5; a 1/256 bias would add ~6000.
+    chi2 = float(((counts[:255] - expected) ** 2 / expected).sum())
+    assert chi2 < 400
+    v = torch.tensor([0, 1, 64, 128, 254, 255], dtype=torch.uint8)
+    out = torch.empty(levels.shape[0], v.numel())
+    torch.lt(levels[:, : v.numel()], v, out=out)
+    assert out[:, 0].sum() == 0 and out[:, 5].sum() == out.shape[0]
+    again = training._uniform_levels(2000, 784, np.random.Generator(np.random.PCG64(0)))
+    assert torch.equal(levels, again)  # seeded: reproducible
+
+
 def test_training_lowers_the_loss_and_records_each_epoch():
     model = small_model()
     history = train(model, synthetic_images(), epochs=6, batch_size=32, lr=1e-2, progress=False)

@@ -96,10 +96,13 @@ def _uniform_levels(n: int, d: int, rng: np.random.Generator) -> torch.Tensor:
     draw on 0..254, which makes every entry exactly uniform on 0..254. A whole epoch costs one
     bulk byte draw, far cheaper than a float uniform per pixel.
     """
-    raw = np.frombuffer(rng.bytes(n * d), dtype=np.uint8).reshape(n, d).copy()
-    high = raw == 255
-    raw[high] = rng.integers(0, 255, size=int(high.sum()), dtype=np.uint8)
-    return torch.from_numpy(raw)
+    size = n * d
+    # Raw 64-bit words seen as bytes: each byte uniform on 0..255 (several times faster
+    # than Generator.bytes or a bounded integers draw).
+    raw = rng.bit_generator.random_raw(-(-size // 8)).view(np.uint8)[:size]
+    high = np.flatnonzero(raw == 255)
+    raw[high] = rng.integers(0, 255, size=high.size, dtype=np.uint8)
+    return torch.from_numpy(raw).reshape(n, d)
 
 
 def _value_at(schedule: FloatOrSchedule | IntOrSchedule, epoch: int) -> Any:
