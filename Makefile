@@ -59,9 +59,12 @@ student: $(STAMP)
 bench: $(STAMP)
 	$(PY) -m vaelab.tooling.bench --out build/bench.json
 
+# STAGES=8 is the full protocol (3280 epochs, a GPU job); REPRODUCE_ARGS passes more
+# options, e.g. REPRODUCE_ARGS="--threads 1 --test-subset 1000" on a CPU.
 STAGES ?= 8
+REPRODUCE_ARGS ?=
 reproduce: $(STAMP)
-	$(PY) -m vaelab.tooling.reproduce --stages $(STAGES)
+	$(PY) -m vaelab.tooling.reproduce --stages $(STAGES) $(REPRODUCE_ARGS)
 
 e2e: $(STAMP)
 	$(PY) -m pytest tests/e2e -m e2e

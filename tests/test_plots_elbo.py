@@ -52,6 +52,19 @@ def test_explorer_update_moves_artists_to_the_new_q():
         P.update_q_explorer(fig, MODEL, X, 1.0, -1.0, curve=d._replace(elbo=d.elbo[:3]))
 
 
+def test_decomposition_ylim_fits_the_curve_or_the_widest_view():
+    lm = float(MODEL.log_marginal(X))
+    assert P.decomposition_ylim(lm) == pytest.approx((lm - 12.5, lm + 1.0))
+    assert P.decomposition_ylim(lm, [lm - 2.0, lm]) == pytest.approx((lm - 2.5, lm + 1.0))
+    assert P.decomposition_ylim(lm, [lm - 40.0]) == pytest.approx((lm - 12.5, lm + 1.0))
+    fig = P.plot_decomposition(MODEL, X, -0.5)
+    elbo = artist_by_gid(fig.axes[0], "elbo-curve").get_ydata()
+    assert fig.axes[0].get_ylim() == pytest.approx(P.decomposition_ylim(lm, elbo))
+    fig = P.plot_q_explorer(MODEL, X, 0.0, 0.0)
+    P.update_q_explorer(fig, MODEL, X, 1.0, -1.0, ylim=(-5.0, 0.0))
+    assert fig.axes[1].get_ylim() == pytest.approx((-5.0, 0.0))
+
+
 def test_readout_text():
     text = P.elbo_readout(MODEL, X, 0.0, 0.0)
     d = decomposition_along_means(MODEL, X, [0.0], 0.0)

@@ -47,6 +47,19 @@ def _posterior_density(model: Any, x: Any, grid: np.ndarray) -> np.ndarray:
     return np.exp(np.asarray(model.log_posterior(x, grid[:, None]), dtype=np.float64))
 
 
+def decomposition_ylim(log_marginal: float,
+                       elbo: Sequence[float] | np.ndarray | None = None) -> tuple[float, float]:
+    """The decomposition panel's y-limits: ln p(x) + 1 down to the ELBO curve's minimum.
+
+    The view goes at most 12 nats below ln p(x) (a wide q's ELBO plunges). elbo: the
+    curve (shape (n,)); None gives the widest limits any curve can get, which the widget
+    keeps fixed so that a slider step never redraws the axes.
+    """
+    lm = float(log_marginal)
+    low = lm - 12.0 if elbo is None else max(float(np.min(elbo)), lm - 12.0)
+    return low - 0.5, lm + 1.0
+
+
 def plot_decomposition(model: Any, x: Any, log_std: float,
                        means: Sequence[float] | np.ndarray | None = None,
                        current: float | None = None, ax: Axes | None = None) -> Figure:
@@ -68,8 +81,7 @@ def plot_decomposition(model: Any, x: Any, log_std: float,
         ax.vlines([current], [cur.elbo[0]], [cur.log_marginal], color="C3", lw=3,
                   label="gap at the current q", gid="current-gap")
         ax.plot([current], [cur.elbo[0]], "o", color="C3", gid="current-elbo")
-    low = max(float(d.elbo.min()), d.log_marginal - 12.0)
-    ax.set_ylim(low - 0.5, d.log_marginal + 1.0)
+    ax.set_ylim(*decomposition_ylim(d.log_marginal, d.elbo))
     ax.set_xlim(ms[0], ms[-1])
     ax.set_xlabel("mean of q(z|x)")
     ax.set_ylabel("nats")
@@ -116,11 +128,14 @@ def explorer_means(fig: Figure) -> np.ndarray:
 
 
 def update_q_explorer(fig: Figure, model: Any, x: Any, mean: float, log_std: float,
-                      curve: Decomposition | None = None) -> None:
+                      curve: Decomposition | None = None,
+                      ylim: tuple[float, float] | None = None) -> None:
     """Move q's curve, the ELBO/KL curves and the current-q marker in place.
 
     curve: the decomposition along ``explorer_means(fig)`` at this log_std, if the caller
     has it already (it depends on log_std only, so a widget caches it).
+    ylim: the decomposition panel's y-limits; None fits them to this curve
+    (``decomposition_ylim``).
     """
     ax_d, ax_c = fig.axes[:2]
     q_line = artist_by_gid(ax_d, "q-density")
@@ -143,7 +158,7 @@ def update_q_explorer(fig: Figure, model: Any, x: Any, mean: float, log_std: flo
     artist_by_gid(ax_c, "current-gap").set_segments(
         [np.array([[mean, elbo_now], [mean, cur.log_marginal]])])
     artist_by_gid(ax_c, "current-elbo").set_data([mean], [elbo_now])
-    ax_c.set_ylim(max(float(d.elbo.min()), d.log_marginal - 12.0) - 0.5, d.log_marginal + 1.0)
+    ax_c.set_ylim(decomposition_ylim(d.log_marginal, d.elbo) if ylim is None else ylim)
     ax_c.title.set_text(f"ln p(x) = ELBO + KL as q moves (log-std of q = {log_std:.2f})")
     fig.suptitle(_readout_text(cur), fontsize=10)
 
