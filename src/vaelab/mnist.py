@@ -34,8 +34,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
+from vaelab.progress import progress_bar
 from vaelab.validation import require_positive
 
 __all__ = [
@@ -210,8 +210,8 @@ def _fetch(url: str, folder: Path, name: str, md5: str, timeout: float, progress
             with urllib.request.urlopen(request, timeout=timeout) as response:
                 header = response.headers.get("Content-Length", "")
                 expected = int(header) if header.strip().isdigit() else None
-                with tqdm(total=expected, desc=name, unit="B", unit_scale=True,
-                          unit_divisor=1024, disable=not progress, leave=False) as bar:
+                with progress_bar(enabled=progress, total=expected, desc=name, unit="B",
+                                  unit_scale=True, unit_divisor=1024, leave=False) as bar:
                     while chunk := response.read(_CHUNK):
                         out.write(chunk)
                         digest.update(chunk)

@@ -21,9 +21,9 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
-from tqdm.auto import tqdm
 
 from vaelab.kl import gaussian_kl_standard_normal
+from vaelab.progress import progress_bar
 from vaelab.vae import VAE, vae_loss
 from vaelab.validation import require_positive, require_positive_int
 
@@ -165,7 +165,7 @@ def train(
     total_steps, step = sum(math.ceil(n / b) for b in sizes), 0
     d = model.latent_dim
     history: list[dict] = []
-    bar = tqdm(range(1, epochs + 1), desc="training", unit="epoch", disable=not progress)
+    bar = progress_bar(range(1, epochs + 1), enabled=progress, desc="training", unit="epoch")
     for epoch in bar:
         start = time.perf_counter()
         beta = float(_value_at(kl_weight, epoch))

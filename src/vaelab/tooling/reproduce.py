@@ -69,9 +69,9 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
-from tqdm.auto import tqdm
 
 from vaelab.mnist import binarize, binarized_test_set, load_mnist, to_unit_float
+from vaelab.progress import progress_bar
 from vaelab.vae import VAE, vae_loss
 
 PAPER_NLL = 86.76
@@ -300,8 +300,8 @@ def train_stage(
     history = []
     model.train()
     bar_every = max(1, min(100, steps))
-    with tqdm(total=epochs * steps, desc=desc, unit="step", disable=not progress,
-              leave=False, mininterval=1.0) as bar:
+    with progress_bar(enabled=progress, total=epochs * steps, desc=desc, unit="step",
+                      leave=False, mininterval=1.0) as bar:
         for _ in range(epochs):
             start = time.perf_counter()
             order = torch.randperm(n, generator=gen, device=device)
