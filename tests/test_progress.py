@@ -9,10 +9,13 @@ import sys
 from vaelab.progress import progress_bar
 
 
-def test_enabled_bar_is_on_without_the_environment_switch(monkeypatch):
-    monkeypatch.delenv("TQDM_DISABLE", raising=False)
-    with progress_bar(range(3), enabled=True) as bar:
-        assert not bar.disable
+def test_enabled_bar_is_on_without_the_environment_switch():
+    # tqdm reads TQDM_DISABLE when it is imported (make test sets it), hence a fresh interpreter.
+    code = "from vaelab.progress import progress_bar; print(progress_bar(range(3)).disable)"
+    env = {k: v for k, v in os.environ.items() if k != "TQDM_DISABLE"}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "False"
 
 
 def test_caller_can_turn_the_bar_off(monkeypatch):
