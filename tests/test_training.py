@@ -345,3 +345,47 @@ def test_iw_bound_curve_is_nested_and_ends_at_iw_log_likelihood():
         training.iw_bound_curve(model, x, [])
     with pytest.raises(ValueError, match="k"):
         training.iw_bound_curve(model, x, [0, 3])
+
+
+def _autograd_step(model, x, eps, kl_weight=1.0, recon_weight=1.0, free_bits=0.0,
+                   on_layer_done=None):
+    """What train's step replaces: autograd on vae_loss, then Adam on every layer at the end."""
+    model.zero_grad(set_to_none=True)
+    with torch.enable_grad():
+        mu, logvar = model.encode(x)
+        z = mu + torch.exp(0.5 * logvar) * eps
+        terms = vae_loss(model.decode(z), x, mu, logvar, kl_weight=kl_weight,
+                         free_bits=free_bits, recon_weight=recon_weight)
+        terms.loss.backward()
+    for layer in model.modules():
+        if isinstance(layer, torch.nn.Linear):
+            on_layer_done(layer)
+    return terms.recon.sum().detach(), terms.kl.sum().detach()
+
+
+@pytest.mark.parametrize("kwargs", [{}, {"kl_weight": 0.5, "free_bits": 0.2}])
+def test_training_equals_autograd_training_on_vae_loss(monkeypatch, kwargs):
+    images = synthetic_images(200)
+    fast_model = small_model()
+    fast = train(fast_model, images, epochs=2, batch_size=64, lr=1e-2, progress=False,
+                 **kwargs)
+    monkeypatch.setattr(training, "loss_and_gradients", _autograd_step)
+    slow_model = small_model()
+    slow = train(slow_model, images, epochs=2, batch_size=64, lr=1e-2, progress=False,
+                 **kwargs)
+    for a, b in zip(fast, slow, strict=True):
+        assert a["recon"] == pytest.approx(b["recon"], rel=1e-4)
+        assert a["kl"] == pytest.approx(b["kl"], rel=1e-4)
+    for (name, p), q in zip(fast_model.named_parameters(), slow_model.parameters(), strict=True):
+        torch.testing.assert_close(p, q, rtol=1e-4, atol=1e-5, msg=name)
+
+
+def test_denormals_are_flushed_to_zero_only_while_training_runs():
+    tiny = torch.tensor(torch.finfo(torch.float32).tiny)
+    with training.flush_denormals():
+        assert (tiny / 4).item() == 0.0
+    assert (tiny / 4).item() > 0.0  # PyTorch's default is back
+    seen = []
+    train(small_model(), synthetic_images(64), epochs=1, batch_size=32, progress=False,
+          on_epoch=lambda model, record: seen.append((tiny / 4).item()))
+    assert seen == [0.0] and (tiny / 4).item() > 0.0

@@ -1,0 +1,86 @@
+"""vaelab.optim.LayerwiseAdam: layer-by-layer steps are torch.optim.Adam's steps."""
+
+import pytest
+import torch
+from torch import nn
+
+from vaelab.optim import LayerwiseAdam
+
+
+def two_layer_net(seed: int = 0) -> nn.Sequential:
+    torch.manual_seed(seed)
+    return nn.Sequential(nn.Linear(6, 5), nn.Tanh(), nn.Linear(5, 3))
+
+
+def set_grads(net: nn.Module, step: int) -> None:
+    gen = torch.Generator().manual_seed(100 + step)
+    for p in net.parameters():
+        p.grad = torch.randn(p.shape, generator=gen)
+
+
+@pytest.mark.parametrize("lr", [1e-3, 0.1])
+def test_layerwise_steps_equal_torch_adam_steps(lr):
+    ours, theirs = two_layer_net(), two_layer_net()
+    adam = LayerwiseAdam([ours[2], ours[0]], lr=lr)  # any order, as backpropagation goes
+    reference = torch.optim.Adam(theirs.parameters(), lr=lr)
+    for step in range(25):
+        if step == 10:  # a schedule changes the learning rate between steps
+            adam.lr = lr / 3
+            for group in reference.param_groups:
+                group["lr"] = lr / 3
+        set_grads(ours, step)
+        set_grads(theirs, step)
+        adam.step(ours[2])
+        adam.step(ours[0])
+        reference.step()
+    for p, q in zip(ours.parameters(), theirs.parameters(), strict=True):
+        torch.testing.assert_close(p, q, rtol=1e-5, atol=1e-7)
+    # and the comparison can fail: the parameters did move
+    assert not torch.allclose(ours[0].weight, two_layer_net()[0].weight)
+
+
+def test_a_step_touches_only_its_layer():
+    net = two_layer_net()
+    adam = LayerwiseAdam([net[0], net[2]], lr=0.1)
+    set_grads(net, 0)
+    before = [p.detach().clone() for p in net.parameters()]
+    adam.step(net[2])
+    after = list(net.parameters())
+    assert torch.equal(after[0], before[0]) and torch.equal(after[1], before[1])
+    assert not torch.equal(after[2], before[2])
+
+
+def test_bad_arguments_are_refused():
+    net = two_layer_net()
+    with pytest.raises(ValueError, match="lr"):
+        LayerwiseAdam([net[0]], lr=0.0)
+    with pytest.raises(ValueError, match="betas"):
+        LayerwiseAdam([net[0]], betas=(0.9, 1.0))
+    with pytest.raises(ValueError, match="no trainable parameters"):
+        LayerwiseAdam([net[1]])
+    with pytest.raises(ValueError, match="two layers"):
+        LayerwiseAdam([net, net[0]])
+    adam = LayerwiseAdam([net[0]])
+    with pytest.raises(ValueError, match="not given"):
+        adam.step(net[2])
+    with pytest.raises(ValueError, match="without a gradient"):
+        adam.step(net[0])
+
+
+def test_denormal_moments_are_flushed_to_zero_every_few_steps():
+    net = two_layer_net()
+    adam = LayerwiseAdam([net[0]], lr=0.1, flush_every=4)
+    set_grads(net, 0)
+    adam.step(net[0])
+    exp_avg = adam._state[net[0]][1][0]
+    tiny = torch.finfo(torch.float32).tiny
+    with torch.no_grad():
+        exp_avg[0, 0] = tiny / 1000  # a denormal, as a decayed moment becomes
+        exp_avg[0, 1] = tiny * 1000  # a small normal number: kept
+    for p in net[0].parameters():
+        p.grad.zero_()  # no new gradient: the moments only decay
+    adam.step(net[0])
+    adam.step(net[0])
+    assert exp_avg[0, 0] > 0  # not yet: three steps taken
+    adam.step(net[0])
+    assert exp_avg[0, 0] == 0 and exp_avg[0, 1] > 0  # the fourth step flushed it
