@@ -389,3 +389,18 @@ def test_denormals_are_flushed_to_zero_only_while_training_runs():
     train(small_model(), synthetic_images(64), epochs=1, batch_size=32, progress=False,
           on_epoch=lambda model, record: seen.append((tiny / 4).item()))
     assert seen == [0.0] and (tiny / 4).item() > 0.0
+
+
+def test_init_model_depends_on_the_seed_only_and_leaves_the_global_rng_alone():
+    config = {"latent_dim": 2, "hidden": [12], "input_dim": D, "activation": "relu"}
+    torch.manual_seed(123)
+    before = torch.rand(3)
+    torch.manual_seed(123)
+    a = training.init_model(config, seed=5)
+    assert torch.equal(torch.rand(3), before)  # the global generator did not move
+    torch.rand(100)  # whatever ran before does not matter
+    b = training.init_model(config, seed=5)
+    c = training.init_model(config, seed=6)
+    for p, q, r in zip(a.parameters(), b.parameters(), c.parameters(), strict=True):
+        assert torch.equal(p, q)
+        assert not torch.equal(p, r)

@@ -58,6 +58,7 @@ from vaelab.training import (
     NOTEBOOK_MODEL,
     NOTEBOOK_TRAINING,
     evaluate,
+    init_model,
     iw_log_likelihood,
     pick_device,
     train,
@@ -286,8 +287,7 @@ def run_bench(quick: bool = False, device: torch.device | None = None, rounds: i
 
     config = dict(NOTEBOOK_TRAINING, epochs=1) if quick else dict(NOTEBOOK_TRAINING)
     log(f"the notebook's default model: {NOTEBOOK_MODEL}, {config} ...")
-    torch.manual_seed(0)
-    model = VAE(**NOTEBOOK_MODEL)
+    model = init_model(NOTEBOOK_MODEL, seed=config["seed"])  # as train_or_load does
     start = time.perf_counter()
     hist = train(model, images, device=device, progress=False, **config)
     result["train_seconds"] = time.perf_counter() - start
