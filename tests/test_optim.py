@@ -60,11 +60,34 @@ def test_bad_arguments_are_refused():
         LayerwiseAdam([net[1]])
     with pytest.raises(ValueError, match="two layers"):
         LayerwiseAdam([net, net[0]])
+    with pytest.raises(ValueError, match="listed twice"):
+        LayerwiseAdam([[net[0], net[0]]])
     adam = LayerwiseAdam([net[0]])
     with pytest.raises(ValueError, match="not given"):
         adam.step(net[2])
-    with pytest.raises(ValueError, match="without a gradient"):
+    with pytest.raises(ValueError, match="no gradient"):
         adam.step(net[0])
+    grouped = LayerwiseAdam([[net[0], net[2]]])
+    set_grads(net, 0)
+    grouped.step(net[0])
+    with pytest.raises(ValueError, match="twice"):
+        grouped.step(net[0])
+
+
+def test_a_group_is_updated_once_all_its_layers_are_handed_over():
+    ours, theirs = two_layer_net(), two_layer_net()
+    adam = LayerwiseAdam([[ours[2], ours[0]]], lr=0.05)
+    reference = torch.optim.Adam(theirs.parameters(), lr=0.05)
+    for step in range(5):
+        set_grads(ours, step)
+        set_grads(theirs, step)
+        before = [p.detach().clone() for p in ours.parameters()]
+        adam.step(ours[0])
+        assert all(torch.equal(p, q) for p, q in zip(ours.parameters(), before, strict=True))
+        adam.step(ours[2])
+        reference.step()
+        for p, q in zip(ours.parameters(), theirs.parameters(), strict=True):
+            torch.testing.assert_close(p, q, rtol=1e-5, atol=1e-7)
 
 
 def test_denormal_moments_are_flushed_to_zero_every_few_steps():
@@ -72,7 +95,7 @@ def test_denormal_moments_are_flushed_to_zero_every_few_steps():
     adam = LayerwiseAdam([net[0]], lr=0.1, flush_every=4)
     set_grads(net, 0)
     adam.step(net[0])
-    exp_avg = adam._state[net[0]][1][0]
+    exp_avg = adam._state[0][1][0]
     tiny = torch.finfo(torch.float32).tiny
     with torch.no_grad():
         exp_avg[0, 0] = tiny / 1000  # a denormal, as a decayed moment becomes

@@ -178,8 +178,11 @@ def train(
     noise_gen = torch.Generator(device=device).manual_seed(seed + 1)  # float images only
     levels_rng = np.random.Generator(np.random.PCG64(seed + 1))  # uint8 images
     torch.manual_seed(seed)  # the reparameterization noise uses the global generator
-    # Adam, stepped layer by layer as backpropagation finishes with each layer (vaelab.optim)
-    opt = LayerwiseAdam([m for m in model.modules() if isinstance(m, torch.nn.Linear)], lr=lr)
+    # Adam inside backpropagation (vaelab.optim): the decoder's layers are updated as soon as
+    # the backward pass has left the decoder, the encoder's at the end of it.
+    linears = [[m for m in part.modules() if isinstance(m, torch.nn.Linear)]
+               for part in (model.decoder, torch.nn.ModuleList([model.to_stats, model.encoder]))]
+    opt = LayerwiseAdam(linears, lr=lr)
     sizes = [require_positive_int(_value_at(batch_size, e), "batch_size") for e in
              range(1, epochs + 1)]
     total_steps, step = sum(math.ceil(n / b) for b in sizes), 0
