@@ -128,6 +128,9 @@ def test_each_layer_is_handed_over_once_with_its_final_gradient(hidden):
     linears = [name for name, m in model.named_modules() if isinstance(m, torch.nn.Linear)]
     assert sorted(handed) == sorted(linears)
     assert handed[0] == "decoder.1"  # backpropagation starts at the output layer
+    # backward_groups lists the layers in the order they are handed over
+    groups = vae_gradients.backward_groups(model)
+    assert [names[id(m)] for group in groups for m in group] == handed
     for name, p in model.named_parameters():
         torch.testing.assert_close(p.grad, expected[name], rtol=1e-10, atol=1e-12, msg=name)
 

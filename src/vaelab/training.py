@@ -26,7 +26,7 @@ import torch
 from vaelab.optim import LayerwiseAdam
 from vaelab.progress import progress_bar
 from vaelab.vae import VAE, vae_loss
-from vaelab.vae_gradients import loss_and_gradients
+from vaelab.vae_gradients import backward_groups, loss_and_gradients
 from vaelab.validation import require_positive, require_positive_int
 
 # Notebook 04's default model and how it trains: one copy, read by the notebook (through
@@ -180,9 +180,7 @@ def train(
     torch.manual_seed(seed)  # the reparameterization noise uses the global generator
     # Adam inside backpropagation (vaelab.optim): the decoder's layers are updated as soon as
     # the backward pass has left the decoder, the encoder's at the end of it.
-    linears = [[m for m in part.modules() if isinstance(m, torch.nn.Linear)]
-               for part in (model.decoder, torch.nn.ModuleList([model.to_stats, model.encoder]))]
-    opt = LayerwiseAdam(linears, lr=lr)
+    opt = LayerwiseAdam(backward_groups(model), lr=lr)
     sizes = [require_positive_int(_value_at(batch_size, e), "batch_size") for e in
              range(1, epochs + 1)]
     total_steps, step = sum(math.ceil(n / b) for b in sizes), 0
@@ -201,8 +199,7 @@ def train(
             for i in range(0, n, bsz):
                 if lr_schedule == "cosine":
                     frac = step / max(total_steps - 1, 1)
-                    step_lr = lr_final + (lr - lr_final) * 0.5 * (1 + math.cos(math.pi * frac))
-                    opt.lr = step_lr
+                    opt.lr = lr_final + (lr - lr_final) * 0.5 * (1 + math.cos(math.pi * frac))
                 # Gather one batch at a time into reused buffers: small, cache-sized copies
                 # (a whole shuffled copy of the data set per epoch costs more).
                 idx = order[i : i + bsz]

@@ -29,10 +29,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from vaelab.vae import VAE, vae_loss
+from vaelab.vae import VAE, reparameterize, vae_loss
 
 LayerCallback = Callable[[nn.Linear], None]
 
+_ACTIVATION_FORWARD = {"relu": torch.Tensor.relu_, "tanh": torch.Tensor.tanh_}  # in place
 _ACTIVATION_BACKWARD = {
     # gradient through the activation, from its output h (what autograd saves for both)
     "relu": lambda g, h: torch.ops.aten.threshold_backward(g, h, 0),
@@ -44,13 +45,23 @@ def _linears(seq: nn.Sequential) -> list[nn.Linear]:
     return [m for m in seq if isinstance(m, nn.Linear)]
 
 
+def backward_groups(model: VAE) -> list[list[nn.Linear]]:
+    """The model's Linear layers in two groups, in the order loss_and_gradients finishes them.
+
+    First the decoder's (output layer first), all done once the backward pass leaves the
+    decoder; then the latent layer and the encoder's, done at the end. For
+    vaelab.optim.LayerwiseAdam: one update per group, each as soon as the group is done.
+    """
+    decoder = [model.decoder[1], *reversed(_linears(model.decoder[0]))]
+    return [decoder, [model.to_stats, *reversed(_linears(model.encoder))]]
+
+
 def _forward(layers: list[nn.Linear], a: torch.Tensor, act: str, acts: list[torch.Tensor]
              ) -> torch.Tensor:
     """Hidden layers: append each layer's input to acts; return the last output."""
     for layer in layers:
         acts.append(a)
-        a = torch.addmm(layer.bias, a, layer.weight.t())
-        a = a.relu_() if act == "relu" else a.tanh_()
+        a = _ACTIVATION_FORWARD[act](torch.addmm(layer.bias, a, layer.weight.t()))
     return a
 
 
@@ -164,14 +175,11 @@ def autograd_gradients(model: VAE, x: torch.Tensor, eps: torch.Tensor,
     Same arguments as loss_and_gradients (loss_kwargs: kl_weight, recon_weight, free_bits).
     The model's .grad fields are left as they were.
     """
-    saved = {name: p.grad for name, p in model.named_parameters()}
-    with torch.enable_grad():
+    with torch.enable_grad():  # autograd.grad returns the gradients and leaves .grad alone
         mu, logvar = model.encode(x)
-        z = mu + torch.exp(0.5 * logvar) * eps
-        loss = vae_loss(model.decode(z), x, mu, logvar, **loss_kwargs).loss
+        loss = vae_loss(model.decode(reparameterize(mu, logvar, eps)), x, mu, logvar,
+                        **loss_kwargs).loss
         grads = torch.autograd.grad(loss, [p for _, p in model.named_parameters()])
-    for name, p in model.named_parameters():
-        p.grad = saved[name]
     return {name: g for (name, _), g in zip(model.named_parameters(), grads, strict=True)}
 
 

@@ -64,6 +64,7 @@ from vaelab.training import (
     train,
 )
 from vaelab.vae import VAE
+from vaelab.validation import require_positive_int
 
 TARGETS = {  # key: (comparison, bound)
     "test_nll": ("<=", 94.0),
@@ -235,8 +236,7 @@ def run_bench(quick: bool = False, device: torch.device | None = None, rounds: i
               log=print) -> dict:
     """All measurements as a dict (see the module docstring); quick: tiny sizes."""
     device = device or pick_device()
-    if isinstance(rounds, bool) or not isinstance(rounds, int) or rounds < 1:
-        raise ValueError(f"rounds must be an integer >= 1, got {rounds!r}")
+    rounds = require_positive_int(rounds, "rounds")
     images, labels = load_mnist("train")
     x_test, _ = binarized_test_set(seed=0)
     if quick:
