@@ -18,25 +18,41 @@ def set_grads(net: nn.Module, step: int) -> None:
         p.grad = torch.randn(p.shape, generator=gen)
 
 
-@pytest.mark.parametrize("lr", [1e-3, 0.1])
-def test_layerwise_steps_equal_torch_adam_steps(lr):
-    ours, theirs = two_layer_net(), two_layer_net()
-    adam = LayerwiseAdam([ours[2], ours[0]], lr=lr)  # any order, as backpropagation goes
-    reference = torch.optim.Adam(theirs.parameters(), lr=lr)
-    for step in range(25):
-        if step == 10:  # a schedule changes the learning rate between steps
-            adam.lr = lr / 3
+def step_both(ours, theirs, adam, reference, steps, new_lr_at=None, new_lr=None):
+    """Take the same steps with LayerwiseAdam (backward order) and a torch.optim.Adam."""
+    for step in range(steps):
+        if step == new_lr_at:  # a schedule changes the learning rate between steps
+            adam.lr = new_lr
             for group in reference.param_groups:
-                group["lr"] = lr / 3
+                group["lr"] = new_lr
         set_grads(ours, step)
         set_grads(theirs, step)
         adam.step(ours[2])
         adam.step(ours[0])
         reference.step()
+
+
+@pytest.mark.parametrize("lr", [1e-3, 0.1])
+def test_layerwise_steps_equal_torch_adam_steps(lr):
+    ours, theirs = two_layer_net(), two_layer_net()
+    adam = LayerwiseAdam([ours[2], ours[0]], lr=lr)  # any order, as backpropagation goes
+    reference = torch.optim.Adam(theirs.parameters(), lr=lr)
+    step_both(ours, theirs, adam, reference, 25, new_lr_at=10, new_lr=lr / 3)
     for p, q in zip(ours.parameters(), theirs.parameters(), strict=True):
         torch.testing.assert_close(p, q, rtol=1e-5, atol=1e-7)
     # and the comparison can fail: the parameters did move
     assert not torch.allclose(ours[0].weight, two_layer_net()[0].weight)
+
+
+def test_grouped_steps_are_fused_torch_adam_bit_for_bit():
+    # the same kernel as torch.optim.Adam(fused=True), with one step counter per group
+    ours, theirs = two_layer_net(), two_layer_net()
+    adam = LayerwiseAdam([[ours[2], ours[0]]], lr=0.01)
+    reference = torch.optim.Adam(theirs.parameters(), lr=0.01, fused=True)
+    step_both(ours, theirs, adam, reference, 30, new_lr_at=12, new_lr=0.004)
+    for p, q in zip(ours.parameters(), theirs.parameters(), strict=True):
+        assert torch.equal(p, q)
+    assert not torch.equal(ours[0].weight, two_layer_net()[0].weight)
 
 
 def test_a_step_touches_only_its_layer():
