@@ -11,6 +11,7 @@ KEYS = {
     "test_nll", "test_neg_elbo", "train_seconds", "epoch_seconds", "reference_epoch_seconds",
     "speedup_vs_reference", "gemm_gflops", "train_gflops", "gemm_fraction", "machine", "targets",
     "reference_lean_epoch_seconds", "speedup_vs_lean_reference", "rounds_measured",
+    "gemm_gflops_torch", "gemm_products_us",
 }
 
 
@@ -22,8 +23,18 @@ def test_flops_per_image_from_the_shapes():
     assert 1.9e11 < 60000 * bench.gemm_flops_per_image() < 2.0e11
 
 
-def test_gemm_rate_is_positive():
-    assert bench.gemm_rate(seconds=0.05) > 0.1
+def test_gemm_rates_time_every_product_through_every_kernel():
+    rates = bench.gemm_rates(seconds=0.05)
+    kernels = bench.gemm_kernels(torch.device("cpu"))
+    assert kernels[0] == "torch" and set(rates["products_us"]) == set(kernels)
+    for times in rates["products_us"].values():
+        assert len(times) == 11 and all(t > 0 for t in times.values())  # 4 + 4 + 3 products
+    # the ceiling takes each product at its faster kernel: at least as fast as any kernel
+    assert all(rates["best"] >= rates[k] * (1 - 1e-12) > 0.1 for k in kernels)
+    flops = 128 * bench.gemm_flops_per_image()
+    fastest = sum(min(rates["products_us"][k][name] for k in kernels)
+                  for name in rates["products_us"]["torch"])
+    assert rates["best"] == pytest.approx(flops / fastest / 1e3)
 
 
 def test_torchvision_style_items_are_totensor_images_of_the_pixels():
@@ -57,8 +68,11 @@ def test_quick_run_writes_json_with_all_keys(tmp_path, capsys):
     assert set(result["targets"]) == set(bench.TARGETS)
     for row in result["targets"].values():
         assert isinstance(row["pass"], bool)
-    assert set(result["machine"]) >= {"cpu", "threads", "torch", "device"}
+    assert set(result["machine"]) >= {"cpu", "threads", "torch", "device", "training_matmul"}
     assert result["epoch_seconds"] > 0 and result["speedup_vs_reference"] > 0
+    if "onednn" in bench.gemm_kernels(torch.device("cpu")):  # the epoch with torch.mm only
+        assert result["epoch_seconds_torch_matmul"] > 0
+        assert result["machine"]["training_matmul"] == "onednn"
     # every round is kept, and each reported timing is the best of its rounds
     rounds = result["rounds_measured"]
     assert all(len(v) == 2 for v in rounds.values())
@@ -69,3 +83,17 @@ def test_quick_run_writes_json_with_all_keys(tmp_path, capsys):
     printed = capsys.readouterr().out
     assert "speedup_vs_reference" in printed and ("PASS" in printed or "MISS" in printed)
     assert "QUICK RUN" in printed
+
+
+def test_the_torch_mm_epoch_turns_onednn_off_for_the_epoch_only(monkeypatch):
+    seen = []
+
+    def fake_train(*args, **kwargs):
+        seen.append(torch.backends.mkldnn.enabled)
+        return [{"seconds": 1.5}]
+
+    monkeypatch.setattr(bench, "train", fake_train)
+    before = torch.backends.mkldnn.enabled
+    assert bench.our_epoch(None, None, torch.device("cpu"), seed=0, onednn=False) == 1.5
+    assert bench.our_epoch(None, None, torch.device("cpu"), seed=0) == 1.5
+    assert seen == [False, before] and torch.backends.mkldnn.enabled == before

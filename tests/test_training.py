@@ -106,6 +106,26 @@ def test_training_is_deterministic_for_a_seed():
     assert hist[-1]["loss"] != runs[0][0]
 
 
+def test_batches_drawn_several_at_a_time_are_the_plain_batches_of_a_permutation(monkeypatch):
+    # 300 images at batch 8: chunks of 8 * BATCHES_PER_DRAW images, the last batch of 4
+    monkeypatch.setattr(training, "BATCHES_PER_DRAW", 16)
+    images = synthetic_images(300)
+    seen, step = [], training.loss_and_gradients
+
+    def record(model, x, eps, **kwargs):
+        seen.append(x.clone())
+        assert eps.shape == (x.shape[0], model.latent_dim)
+        return step(model, x, eps, **kwargs)
+
+    monkeypatch.setattr(training, "loss_and_gradients", record)
+    train(small_model(), images, epochs=1, batch_size=8, progress=False)
+    assert [x.shape[0] for x in seen] == [8] * 37 + [4]
+    # binary draws whose mean follows the grey levels of the 300 images
+    x = torch.cat(seen)
+    assert set(x.unique().tolist()) <= {0.0, 1.0}
+    assert abs(x.mean().item() - (images.float() / 255).mean().item()) < 0.02
+
+
 def test_schedules_kl_weight_batch_size_and_cosine_lr():
     model = small_model()
     seen = []

@@ -1,9 +1,10 @@
 """Backpropagation through the MLP VAE written out by hand: the gradients autograd would give.
 
 ``vaelab.training.train`` uses this for its steps because it is faster on a CPU (no graph,
-no per-operation bookkeeping, buffers written in place); the loss it differentiates is
-``vaelab.vae.vae_loss`` for the same noise, and tests/test_vae_gradients.py checks every
-gradient against autograd's. Notation for one batch of B images:
+no per-operation bookkeeping, and the matrix products on the fastest kernel torch carries,
+through vaelab.matmul); the loss it differentiates is ``vaelab.vae.vae_loss`` for the same
+noise, and tests/test_vae_gradients.py checks every gradient against autograd's. Notation
+for one batch of B images:
 
     h_0 = x (B, D)                                encoder layers: h_l = act(h_{l-1} W_l^T + b_l)
     [mu, logvar] = h_L W_s^T + b_s  (B, 2d)       z = mu + exp(logvar / 2) * eps,  eps ~ N(0, I)
@@ -29,11 +30,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from vaelab import matmul
 from vaelab.vae import VAE, reparameterize, vae_loss
 
 LayerCallback = Callable[[nn.Linear], None]
 
-_ACTIVATION_FORWARD = {"relu": torch.Tensor.relu_, "tanh": torch.Tensor.tanh_}  # in place
 _ACTIVATION_BACKWARD = {
     # gradient through the activation, from its output h (what autograd saves for both)
     "relu": lambda g, h: torch.ops.aten.threshold_backward(g, h, 0),
@@ -61,17 +62,14 @@ def _forward(layers: list[nn.Linear], a: torch.Tensor, act: str, acts: list[torc
     """Hidden layers: append each layer's input to acts; return the last output."""
     for layer in layers:
         acts.append(a)
-        a = _ACTIVATION_FORWARD[act](torch.addmm(layer.bias, a, layer.weight.t()))
+        a = matmul.linear(a, layer.weight, layer.bias, act)
     return a
 
 
 def _weight_grads(layer: nn.Linear, g: torch.Tensor, a: torch.Tensor) -> None:
     """layer.grad <- gradients for output gradient g (B, n_out) and input a (B, n_in)."""
-    for p in (layer.weight, layer.bias):
-        if p.grad is None or p.grad.shape != p.shape:
-            p.grad = torch.empty_like(p)
-    torch.mm(g.t(), a, out=layer.weight.grad)
-    torch.sum(g, dim=0, out=layer.bias.grad)
+    layer.weight.grad = matmul.weight_grad(g, a)
+    layer.bias.grad = g.sum(dim=0)
 
 
 def _backward(layers: list[nn.Linear], g: torch.Tensor, outputs: list[torch.Tensor],
@@ -82,7 +80,7 @@ def _backward(layers: list[nn.Linear], g: torch.Tensor, outputs: list[torch.Tens
         g = _ACTIVATION_BACKWARD[act](g, outputs[i])
         _weight_grads(layers[i], g, inputs[i])
         if i > 0 or need_input_grad:
-            g = g.mm(layers[i].weight)
+            g = matmul.input_grad(g, layers[i].weight)
         on_layer_done(layers[i])
     return g if need_input_grad or not layers else None
 
@@ -123,14 +121,15 @@ def loss_and_gradients(
     enc_in: list[torch.Tensor] = []
     h = _forward(enc, x, act, enc_in)
     enc_out = enc_in[1:] + [h]
-    stats = torch.addmm(stats_layer.bias, h, stats_layer.weight.t())
+    stats = matmul.linear(h, stats_layer.weight, stats_layer.bias)
     mu, logvar = stats[:, :d], stats[:, d:]
     std = torch.exp(0.5 * logvar)
-    z = torch.addcmul(mu, std, eps)
+    noise = std * eps  # sigma * eps, reused by the backward pass
+    z = mu + noise
     dec_in: list[torch.Tensor] = []
     h_dec = _forward(dec, z, act, dec_in)
     dec_out = dec_in[1:] + [h_dec]
-    logits = torch.addmm(out_layer.bias, h_dec, out_layer.weight.t())
+    logits = matmul.linear(h_dec, out_layer.weight, out_layer.bias)
 
     var = std * std
     # KL per latent dimension, 1/2 (mu^2 + sigma^2 - 1 - logvar), as (B, d)
@@ -142,7 +141,7 @@ def loss_and_gradients(
     # backward: decoder
     g = torch.sigmoid(logits).sub_(x).mul_(recon_weight / b)  # d loss / d logits
     _weight_grads(out_layer, g, h_dec)
-    g = g.mm(out_layer.weight)  # d loss / d h_dec
+    g = matmul.input_grad(g, out_layer.weight)  # d loss / d h_dec
     on_layer_done(out_layer)
     dz = _backward(dec, g, dec_out, dec_in, act, need_input_grad=True,
                    on_layer_done=on_layer_done)
@@ -151,16 +150,13 @@ def loss_and_gradients(
     if free_bits > 0:
         keep = kl_elem.mean(dim=0) >= free_bits  # clamp(min=free_bits) passes these
         c = c * keep.to(x.dtype)
-    g_stats = torch.empty_like(stats)
-    g_mu, g_logvar = g_stats[:, :d], g_stats[:, d:]
-    if free_bits > 0:
-        torch.addcmul(dz, c, mu, out=g_mu)  # c: (d,), one weight per latent dimension
-    else:
-        torch.add(dz, mu, alpha=c, out=g_mu)
+    # c is a number, or with free bits a (d,) vector: one weight per latent dimension
+    g_mu = torch.addcmul(dz, c, mu) if free_bits > 0 else torch.add(dz, mu, alpha=c)
     # d logvar = (dz * eps * sigma + c * (sigma^2 - 1)) / 2
-    torch.mul(dz, eps, out=g_logvar).mul_(std).add_(c * (var - 1.0)).mul_(0.5)
+    g_logvar = torch.addcmul((var - 1.0).mul_(0.5 * c), dz, noise, value=0.5)
+    g_stats = torch.cat((g_mu, g_logvar), dim=1)
     _weight_grads(stats_layer, g_stats, h)
-    g = g_stats.mm(stats_layer.weight) if enc else None
+    g = matmul.input_grad(g_stats, stats_layer.weight) if enc else None
     on_layer_done(stats_layer)
     if enc:
         _backward(enc, g, enc_out, enc_in, act, need_input_grad=False,

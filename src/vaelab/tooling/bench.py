@@ -17,8 +17,14 @@ Measures, in one run on this machine:
   row -> float / 255, no PIL), printed beside it so the data path's share is visible;
 - the float32 matrix-product rate at the training shapes (gemm_gflops): the eleven
   products of one training step at batch 128 (forward, input gradient except for the
-  first layer, weight gradient), timed alone; train_gflops is the rate training achieves
-  counting the same products, and gemm_fraction = train_gflops / gemm_gflops.
+  first layer, weight gradient), each timed alone through torch's own product (the BLAS it
+  was built with: MKL here) and, where vaelab.matmul uses it, through oneDNN, and each
+  counted at its faster kernel: the machine's ceiling, whichever library reaches it.
+  gemm_gflops_torch and gemm_gflops_onednn are the two kernels' rates on their own, and
+  gemm_products_us every product's time. train_gflops is the rate training achieves
+  counting the same products, and gemm_fraction = train_gflops / gemm_gflops;
+- where oneDNN is used, epoch_seconds_torch_matmul: the same epoch with torch's switch for
+  oneDNN off, every product through torch.mm (what the kernel choice is worth).
 
 This machine kind is a 2-vCPU virtual machine whose speed drifts by tens of percent from
 minute to minute (other tenants). So the epoch, reference and GEMM timings are taken in
@@ -43,6 +49,7 @@ import json
 import platform
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -52,6 +59,7 @@ from PIL import Image
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
+from vaelab import matmul
 from vaelab.kl import gaussian_kl_standard_normal
 from vaelab.mnist import binarized_test_set, load_mnist
 from vaelab.training import (
@@ -92,45 +100,88 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
-def gemm_rate(batch: int = 128, seconds: float = 1.0, device: torch.device | None = None
-              ) -> float:
-    """GFLOP/s of the training step's matrix products (float32), best of three timings."""
-    device = device or torch.device("cpu")
+def _products(batch: int, device: torch.device, kernel: str) -> dict[str, Callable[[], object]]:
+    """The eleven matrix products of one training step, by name, through ``kernel``.
+
+    kernel "torch": torch.addmm / torch.mm (the BLAS torch was built with); "onednn": oneDNN
+    through vaelab.matmul, each operand already in the layout oneDNN reads fastest (the
+    weight gradient's g^T contiguous), so that the transposing copy the training step makes
+    counts as overhead, not as matrix-product time.
+    """
     gen = torch.Generator().manual_seed(0)
-    products = []
+    products: dict[str, Callable[[], object]] = {}
     for i, (n_in, n_out) in enumerate(LAYERS):
         x = torch.randn(batch, n_in, generator=gen).to(device)
         w = torch.randn(n_out, n_in, generator=gen).to(device)
         b = torch.randn(n_out, generator=gen).to(device)
         g = torch.randn(batch, n_out, generator=gen).to(device)
-        products.append(lambda x=x, w=w, b=b: F.linear(x, w, b))  # forward (addmm)
-        products.append(lambda g=g, x=x: g.t().mm(x))  # weight gradient
-        if i > 0:
-            products.append(lambda g=g, w=w: g.mm(w))  # input gradient
-    flops = batch * gemm_flops_per_image()
+        name = f"{n_in}x{n_out}"
+        if kernel == "torch":
+            products[f"{name} forward"] = lambda x=x, w=w, b=b: torch.addmm(b, x, w.t())
+            products[f"{name} weight grad"] = lambda g=g, x=x: g.t().mm(x)
+            if i > 0:  # the data needs no gradient
+                products[f"{name} input grad"] = lambda g=g, w=w: g.mm(w)
+        else:
+            g_t = g.t().contiguous()
+            products[f"{name} forward"] = lambda x=x, w=w, b=b: matmul.onednn_linear(x, w, b)
+            products[f"{name} weight grad"] = lambda g_t=g_t, x=x: matmul.onednn_linear(g_t, x.t())
+            if i > 0:
+                products[f"{name} input grad"] = lambda g=g, w=w: matmul.onednn_linear(g, w.t())
+    return products
 
-    def step() -> None:
-        for product in products:
-            product()
 
+def _best_seconds(fn: Callable[[], object], seconds: float, device: torch.device) -> float:
+    """Seconds per call of fn: best of three timed loops of about seconds / 3 each."""
     for _ in range(5):
-        step()
-    reps = 10
-    _sync(device)
-    start = time.perf_counter()
-    for _ in range(reps):
-        step()
-    _sync(device)
-    reps = max(reps, int(reps * seconds / max(time.perf_counter() - start, 1e-6)))
+        fn()
+    reps, elapsed = 1, 0.0
+    while elapsed < 0.005:  # calibrate the loop length
+        reps *= 2
+        _sync(device)
+        start = time.perf_counter()
+        for _ in range(reps):
+            fn()
+        _sync(device)
+        elapsed = time.perf_counter() - start
+    reps = max(1, int(reps * seconds / 3 / elapsed))
     best = float("inf")
     for _ in range(3):
         _sync(device)
         start = time.perf_counter()
         for _ in range(reps):
-            step()
+            fn()
         _sync(device)
         best = min(best, (time.perf_counter() - start) / reps)
-    return flops / best / 1e9
+    return best
+
+
+def gemm_kernels(device: torch.device) -> list[str]:
+    """The kernels the GEMM rate is measured with: torch's, and oneDNN's where it is used."""
+    probe = torch.empty(0, device=device)
+    return ["torch", "onednn"] if matmul.uses_onednn(probe) else ["torch"]
+
+
+def gemm_rates(batch: int = 128, seconds: float = 1.0, device: torch.device | None = None
+               ) -> dict:
+    """GFLOP/s of the training step's eleven matrix products (float32) on this machine.
+
+    Each product is timed alone through every kernel in gemm_kernels(device). Returns
+    {"best": the rate when each product takes its fastest kernel (the ceiling training is
+    compared with), "<kernel>": the rate of that kernel alone, "products_us": {kernel:
+    {product: microseconds}}}. seconds: the time spent per kernel, about.
+    """
+    device = device or torch.device("cpu")
+    flops = batch * gemm_flops_per_image()
+    times: dict[str, dict[str, float]] = {}
+    for kernel in gemm_kernels(device):
+        products = _products(batch, device, kernel)
+        times[kernel] = {name: _best_seconds(fn, seconds / len(products), device)
+                         for name, fn in products.items()}
+    names = list(times["torch"])
+    result: dict = {kernel: flops / sum(t.values()) / 1e9 for kernel, t in times.items()}
+    result["best"] = flops / sum(min(t[n] for t in times.values()) for n in names) / 1e9
+    result["products_us"] = {k: {n: v * 1e6 for n, v in t.items()} for k, t in times.items()}
+    return result
 
 
 def _sync(device: torch.device) -> None:
@@ -223,10 +274,20 @@ def reference_epoch(images: torch.Tensor, labels: torch.Tensor, device: torch.de
     return time.perf_counter() - start
 
 
-def our_epoch(model: VAE, images: torch.Tensor, device: torch.device, seed: int) -> float:
-    """Seconds for one epoch of vaelab.training.train at batch 128 (the model keeps training)."""
-    hist = train(model, images, epochs=1, batch_size=128, device=device, progress=False,
-                 seed=seed)
+def our_epoch(model: VAE, images: torch.Tensor, device: torch.device, seed: int,
+              onednn: bool = True) -> float:
+    """Seconds for one epoch of vaelab.training.train at batch 128 (the model keeps training).
+
+    onednn=False: with torch's switch for oneDNN off, so that vaelab.matmul falls back to
+    torch.mm for every product (what the kernel choice is worth).
+    """
+    before = torch.backends.mkldnn.enabled
+    torch.backends.mkldnn.enabled = onednn and before
+    try:
+        hist = train(model, images, epochs=1, batch_size=128, device=device, progress=False,
+                     seed=seed)
+    finally:
+        torch.backends.mkldnn.enabled = before
     return hist[0]["seconds"]
 
 
@@ -260,23 +321,38 @@ def run_bench(quick: bool = False, device: torch.device | None = None, rounds: i
     torch.manual_seed(0)
     model = VAE().to(device)
     train(model, images[:2048], epochs=1, batch_size=128, device=device, progress=False)
+    kernels = gemm_kernels(device)
+    result["machine"]["training_matmul"] = matmul.backend(torch.empty(0, device=device))
     timings: dict[str, list[float]] = {
-        "gemm_gflops": [], "epoch_seconds": [], "reference_epoch_seconds": [],
-        "reference_lean_epoch_seconds": [],
+        "gemm_gflops": [], **{f"gemm_gflops_{k}": [] for k in kernels}, "epoch_seconds": [],
+        **({"epoch_seconds_torch_matmul": []} if "onednn" in kernels else {}),
+        "reference_epoch_seconds": [], "reference_lean_epoch_seconds": [],
     }
+    products_us: list[dict] = []
     for r in range(1, rounds + 1):
-        log(f"round {r}/{rounds}: GEMM rate, one epoch of ours, of the tutorial loop "
-            "(torchvision data path), of the tutorial loop (lean data path) ...")
-        timings["gemm_gflops"].append(
-            gemm_rate(seconds=0.2 if quick else 1.0, device=device))
+        log(f"round {r}/{rounds}: GEMM rate, one epoch of ours (and with torch.mm only), of "
+            "the tutorial loop (torchvision data path), of the tutorial loop (lean data path) ...")
+        rates = gemm_rates(seconds=0.2 if quick else 1.0, device=device)
+        timings["gemm_gflops"].append(rates["best"])
+        for k in kernels:
+            timings[f"gemm_gflops_{k}"].append(rates[k])
+        products_us.append(rates["products_us"])
         timings["epoch_seconds"].append(our_epoch(model, images, device, seed=r))
+        if "onednn" in kernels:
+            timings["epoch_seconds_torch_matmul"].append(
+                our_epoch(model, images, device, seed=r, onednn=False))
         timings["reference_epoch_seconds"].append(reference_epoch(images, labels, device))
         timings["reference_lean_epoch_seconds"].append(
             reference_epoch(images, labels, device, dataset=PerItemMNIST))
     result["rounds_measured"] = timings
     result["gemm_gflops"] = max(timings["gemm_gflops"])
-    for key in ("epoch_seconds", "reference_epoch_seconds", "reference_lean_epoch_seconds"):
-        result[key] = min(timings[key])
+    for k in kernels:
+        result[f"gemm_gflops_{k}"] = max(timings[f"gemm_gflops_{k}"])
+    result["gemm_products_us"] = products_us[timings["gemm_gflops"].index(result["gemm_gflops"])]
+    for key in ("epoch_seconds", "epoch_seconds_torch_matmul", "reference_epoch_seconds",
+                "reference_lean_epoch_seconds"):
+        if key in timings:
+            result[key] = min(timings[key])
     result["speedup_vs_reference"] = result["reference_epoch_seconds"] / result["epoch_seconds"]
     result["speedup_vs_lean_reference"] = (
         result["reference_lean_epoch_seconds"] / result["epoch_seconds"])
@@ -315,11 +391,14 @@ def table(result: dict) -> str:
     rows = [
         ("test_nll", "nats", ".2f"), ("test_neg_elbo", "nats", ".2f"),
         ("train_seconds", "s", ".1f"), ("epoch_seconds", "s", ".2f"),
+        ("epoch_seconds_torch_matmul", "s", ".2f"),
         ("reference_epoch_seconds", "s", ".2f"), ("speedup_vs_reference", "x", ".2f"),
         ("reference_lean_epoch_seconds", "s", ".2f"), ("speedup_vs_lean_reference", "x", ".2f"),
-        ("gemm_gflops", "GFLOP/s", ".1f"), ("train_gflops", "GFLOP/s", ".1f"),
+        ("gemm_gflops", "GFLOP/s", ".1f"), ("gemm_gflops_torch", "GFLOP/s", ".1f"),
+        ("gemm_gflops_onednn", "GFLOP/s", ".1f"), ("train_gflops", "GFLOP/s", ".1f"),
         ("gemm_fraction", "", ".2f"),
     ]
+    rows = [row for row in rows if row[0] in result]  # gemm_gflops_onednn: where it is used
     lines = [f"{'measure':<26}{'value':>12}  {'unit':<8}{'target':<10}result", "-" * 64]
     for key, unit, fmt in rows:
         target = result["targets"].get(key)
@@ -328,7 +407,10 @@ def table(result: dict) -> str:
                      f"{target['target'] if target else '':<10}{verdict}")
     m = result["machine"]
     lines += ["-" * 64, f"{m['cpu']}, {m['threads']} threads, torch {m['torch']}, "
-              f"device {m['device']}" + (f" ({m['gpu']})" if m["gpu"] else ""),
+              f"device {m['device']}" + (f" ({m['gpu']})" if m["gpu"] else "")
+              + f", training's large matrix products: {m['training_matmul']}",
+              "gemm_gflops: each product on its fastest kernel (torch's or oneDNN's), "
+              "timed alone",
               f"training: {result['train_epochs']} epochs, {result['train_config']}",
               f"timings: best of {result['rounds']} interleaved rounds "
               "(every round is in the JSON under rounds_measured)"]

@@ -1,0 +1,108 @@
+"""The three matrix products of a Linear layer's training step, on the fastest kernel torch carries.
+
+For a layer y = act(a W^T + b) with a (B, n_in), W (n_out, n_in), the training step needs
+    linear:       y  = act(a W^T + b)     (B, n_out)     forward
+    input_grad:   da = g W                (B, n_in)      backward, g = d loss / d (a W^T + b)
+    weight_grad:  dW = g^T a              (n_out, n_in)  backward
+
+``torch.addmm`` / ``torch.mm`` on a CPU call the BLAS torch was built with (MKL on x86-64),
+which picks its kernels by CPU vendor and does not run its fastest ones on AMD processors
+(pytorch/builder#504). The same torch build carries oneDNN, whose matrix kernels are chosen
+by instruction set alone (here its AVX-512 brgemm, as ONEDNN_VERBOSE=1 shows);
+``torch.ops.mkldnn._linear_pointwise`` (what torch.compile's CPU backend emits for Linear
+layers) reaches it without a compiler. Measured on this project's 2-core AMD EPYC at the
+training shapes: 1.9-2.2x faster than MKL for the five large products (`make bench` times
+both, product by product). The
+arithmetic is float32 throughout (oneDNN's default math mode is strict: no bfloat16 or TF32
+inside); only the order of the sums differs, so results agree to float32 rounding, not bit
+for bit. oneDNN also applies the activation while the output is still in cache.
+
+oneDNN is used for float32 tensors on an x86-64 CPU when torch has it and it is enabled
+(``torch.backends.mkldnn.enabled``; ``torch.backends.mkldnn.enabled = False`` turns it off),
+for products of at least ONEDNN_MIN_MACS multiply-adds: a oneDNN call costs about
+10 us more than an MKL call before any arithmetic, so MKL wins below that (measured at the
+training shapes: MKL faster at 1 million multiply-adds, 128 x 20 x 400, oneDNN 10% faster at 2
+million, 128 x 400 x 40, and 1.5x faster at 5 million). The rule is fixed by the shapes,
+never by a timing, so a run is reproducible bit for bit. Everything else (a GPU,
+float64 as in the gradient tests, ARM laptops, whose BLAS is fast) uses torch's products.
+Both agree to float32 precision (tests/test_matmul.py). No autograd here: these serve
+vaelab.vae_gradients' hand-written backward pass.
+"""
+
+from __future__ import annotations
+
+import platform
+
+import torch
+
+ACTIVATIONS = ("relu", "tanh")
+ONEDNN_MIN_MACS = 1_500_000
+# Fixed for the process: an x86-64 CPU and a torch built with oneDNN.
+_ONEDNN_BUILT = (platform.machine().lower() in ("x86_64", "amd64")
+                 and torch.backends.mkldnn.is_available())
+_TORCH_ACTIVATION = {"relu": torch.Tensor.relu_, "tanh": torch.Tensor.tanh_}  # in place
+
+
+def uses_onednn(t: torch.Tensor, macs: int = ONEDNN_MIN_MACS) -> bool:
+    """Whether a product of ``macs`` multiply-adds on tensors like ``t`` goes to oneDNN."""
+    # Cheapest tests first: this runs eleven times a training step.
+    return (macs >= ONEDNN_MIN_MACS and _ONEDNN_BUILT and t.dtype is torch.float32
+            and t.is_cpu and torch._C._get_mkldnn_enabled())  # torch.backends.mkldnn.enabled
+
+
+def backend(t: torch.Tensor) -> str:
+    """'onednn' or 'torch': the kernel that the large products of tensors like ``t`` use."""
+    return "onednn" if uses_onednn(t) else "torch"
+
+
+def onednn_linear(a: torch.Tensor, b: torch.Tensor, bias: torch.Tensor | None = None,
+                  activation: str = "none") -> torch.Tensor:
+    """act(a b^T + bias) by oneDNN, float32 on a CPU: a (M, K), b (N, K), bias (N,) -> (M, N).
+
+    a is copied first unless contiguous; b may have any strides. activation: "none", "relu"
+    or "tanh". Call it only where uses_onednn says yes (else torch raises its own error).
+    """
+    return torch.ops.mkldnn._linear_pointwise(a, b, bias, activation, [], "")
+
+
+def linear(a: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None,
+           activation: str | None = None) -> torch.Tensor:
+    """act(a weight^T + bias): a (B, n_in), weight (n_out, n_in), bias (n_out,) -> (B, n_out).
+
+    activation: None, "relu" or "tanh".
+    """
+    if activation is not None and activation not in ACTIVATIONS:
+        raise ValueError(f"activation must be None or one of {ACTIVATIONS}, got {activation!r}")
+    if uses_onednn(a, a.shape[0] * weight.numel()):
+        return onednn_linear(a, weight, bias, activation or "none")
+    y = torch.addmm(bias, a, weight.t()) if bias is not None else a.mm(weight.t())
+    return _TORCH_ACTIVATION[activation](y) if activation else y
+
+
+def input_grad(g: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """g weight: g (B, n_out), weight (n_out, n_in) -> (B, n_in), the gradient of the input."""
+    if uses_onednn(g, g.shape[0] * weight.numel()):
+        return onednn_linear(g, weight.t())
+    return g.mm(weight)
+
+
+def weight_grad(g: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
+    """g^T a: g (B, n_out), a (B, n_in) -> (n_out, n_in), the gradient of the weight."""
+    if uses_onednn(g, g.numel() * a.shape[1]):
+        return onednn_linear(transposed(g), a.t())  # oneDNN wants its first operand contiguous
+    return g.t().mm(a)
+
+
+def transposed(t: torch.Tensor, block: int = 16) -> torch.Tensor:
+    """t^T as a contiguous tensor: t (R, C) -> (C, R).
+
+    Copied in blocks of ``block`` rows: torch's element-by-element transposing copy reads
+    and writes across cache lines; viewing R as (R / block, block) lets each step move
+    ``block`` neighbouring values (measured: 19 us instead of 37 for 128 x 784).
+    """
+    rows, cols = t.shape
+    if rows % block or not t.is_contiguous():
+        return t.t().contiguous()
+    out = torch.empty((cols, rows), dtype=t.dtype, device=t.device)
+    out.view(cols, rows // block, block).copy_(t.view(rows // block, block, cols).permute(2, 0, 1))
+    return out

@@ -1,0 +1,122 @@
+"""vaelab.matmul: the training step's products equal float64 ones, through either kernel."""
+
+import contextlib
+
+import pytest
+import torch
+
+from vaelab import matmul
+
+ONEDNN_HERE = matmul.uses_onednn(torch.empty(0))  # x86-64 CPU with oneDNN enabled
+needs_onednn = pytest.mark.skipif(not ONEDNN_HERE, reason="oneDNN is not used on this machine")
+
+
+@contextlib.contextmanager
+def onednn_enabled(enabled: bool):
+    """torch's own switch for oneDNN, set for the block and restored after."""
+    before = torch.backends.mkldnn.enabled
+    torch.backends.mkldnn.enabled = enabled
+    try:
+        yield
+    finally:
+        torch.backends.mkldnn.enabled = before
+
+
+def operands(b: int, n_in: int, n_out: int, seed: int = 0):
+    gen = torch.Generator().manual_seed(seed)
+    a = torch.randn(b, n_in, generator=gen)
+    w = torch.randn(n_out, n_in, generator=gen) / n_in**0.5
+    bias = torch.randn(n_out, generator=gen)
+    g = torch.randn(b, n_out, generator=gen)
+    return a, w, bias, g
+
+
+def close_to_float64(result: torch.Tensor, expected: torch.Tensor) -> None:
+    # float32 rounding of sums of a few hundred terms: well inside 1e-5 of the largest entry
+    assert result.dtype == torch.float32 and result.shape == expected.shape
+    assert result.is_contiguous()
+    err = (result.double() - expected).abs().max().item()
+    assert err <= 1e-5 * max(expected.abs().max().item(), 1.0), err
+
+
+# (batch, n_in, n_out): the notebook's four layers, a partial last batch, one image
+SHAPES = [(128, 784, 400), (128, 400, 40), (128, 20, 400), (128, 400, 784), (96, 784, 400),
+          (1, 400, 784)]
+KERNELS = [pytest.param(True, id="onednn", marks=needs_onednn), pytest.param(False, id="torch")]
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("onednn", KERNELS)
+@pytest.mark.parametrize("activation", [None, "relu", "tanh"])
+def test_linear_is_the_activation_of_a_w_transpose_plus_b(shape, onednn, activation):
+    a, w, bias, _ = operands(*shape)
+    expected = a.double() @ w.double().T + bias.double()
+    expected = {"relu": expected.relu(), "tanh": expected.tanh()}.get(activation, expected)
+    with onednn_enabled(onednn):
+        close_to_float64(matmul.linear(a, w, bias, activation), expected)
+        close_to_float64(matmul.linear(a, w), a.double() @ w.double().T)
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("onednn", KERNELS)
+def test_input_and_weight_gradients(shape, onednn):
+    a, w, _, g = operands(*shape)
+    with onednn_enabled(onednn):
+        close_to_float64(matmul.input_grad(g, w), g.double() @ w.double())
+        close_to_float64(matmul.weight_grad(g, a), g.double().T @ a.double())
+
+
+@needs_onednn
+def test_large_float32_products_go_to_onednn_and_everything_else_to_torch():
+    big = 128 * 784 * 400
+    f32, f64 = torch.empty(0), torch.empty(0, dtype=torch.float64)
+    assert matmul.uses_onednn(f32, big) and matmul.backend(f32) == "onednn"
+    assert matmul.uses_onednn(f32, 128 * 400 * 40)  # the latent layer's products
+    assert not matmul.uses_onednn(f32, 128 * 20 * 400)  # the decoder's first: MKL is faster
+    assert not matmul.uses_onednn(f64, big)  # float64, as in the gradient tests
+    with onednn_enabled(False):  # torch's own switch is obeyed
+        assert not matmul.uses_onednn(f32, big) and matmul.backend(f32) == "torch"
+
+
+@needs_onednn
+def test_the_two_kernels_agree_and_each_is_deterministic():
+    a, w, bias, g = operands(128, 400, 784)
+    results = {}
+    for onednn in (True, False):
+        with onednn_enabled(onednn):
+            first = [matmul.linear(a, w, bias, "relu"), matmul.input_grad(g, w),
+                     matmul.weight_grad(g, a)]
+            again = [matmul.linear(a, w, bias, "relu"), matmul.input_grad(g, w),
+                     matmul.weight_grad(g, a)]
+        assert all(torch.equal(x, y) for x, y in zip(first, again, strict=True))
+        results[onednn] = first
+    for x, y in zip(results[True], results[False], strict=True):
+        torch.testing.assert_close(x, y, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("onednn", KERNELS)
+def test_strided_operands_give_the_same_products(onednn):
+    a, w, bias, g = operands(128, 400, 784)
+    w_strided = torch.randn(400, 784).t()  # a (784, 400) view of transposed memory
+    w_strided.copy_(w)
+    g_strided = torch.randn(784, 128).t()
+    g_strided.copy_(g)
+    with onednn_enabled(onednn):
+        torch.testing.assert_close(matmul.linear(a, w_strided, bias), matmul.linear(a, w, bias))
+        torch.testing.assert_close(matmul.input_grad(g_strided, w), matmul.input_grad(g, w))
+        torch.testing.assert_close(matmul.weight_grad(g_strided, a), matmul.weight_grad(g, a))
+
+
+@pytest.mark.parametrize("shape", [(128, 784), (96, 400), (7, 5), (32, 1), (1, 9)])
+def test_transposed_is_the_transpose_laid_out_contiguously(shape):
+    t = torch.randn(shape)
+    out = matmul.transposed(t)
+    assert out.is_contiguous() and torch.equal(out, t.t())
+    strided = torch.randn(shape[1], shape[0]).t()  # not contiguous: the plain copy is used
+    assert torch.equal(matmul.transposed(strided), strided.t())
+
+
+def test_unknown_activation_is_refused():
+    a, w, bias, _ = operands(4, 3, 2)
+    with pytest.raises(ValueError, match="activation must be None or one of"):
+        matmul.linear(a, w, bias, "sigmoid")
