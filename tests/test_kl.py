@@ -37,6 +37,14 @@ def test_standard_normal_kl_matches_torch_distributions_and_is_non_negative(mu, 
     assert torch.all(ours >= 0)
 
 
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+@pytest.mark.parametrize("logvar", [1.09231838e-117, -1e-30, 1e-17, -1e-8, 3e-5])
+def test_standard_normal_kl_is_not_negative_when_q_is_almost_the_prior(dtype, logvar):
+    # found by hypothesis: exp(lv) - 1 - lv rounds to -2e-117 for lv = 1.09e-117
+    lv = torch.full((3, 4), logvar, dtype=dtype)
+    assert torch.all(gaussian_kl_standard_normal(torch.zeros_like(lv), lv) >= 0)
+
+
 @settings(max_examples=50, deadline=None)
 @given(*(arrays(np.float64, (2, 3), elements=finite) for _ in range(4)))
 def test_diagonal_kl_matches_torch_distributions(mq, lq, mp, lp):

@@ -37,7 +37,9 @@ def gaussian_kl_standard_normal(
         )
     if mu_t.ndim == 0:
         raise ValueError("mu and logvar need a last dimension (the latent size), got scalars")
-    return 0.5 * (mu_t.pow(2) + logvar_t.exp() - 1.0 - logvar_t).sum(dim=-1)
+    # sigma^2 - 1 - ln sigma^2 as expm1(logvar) - logvar: never below 0 in floating point
+    # (exp(logvar) - 1 - logvar rounds to a tiny negative number when logvar is near 0)
+    return 0.5 * (mu_t.pow(2) + (logvar_t.expm1() - logvar_t)).sum(dim=-1)
 
 
 def gaussian_kl_diagonal(
