@@ -79,6 +79,31 @@ def test_large_float32_products_go_to_onednn_and_everything_else_to_torch():
 
 
 @needs_onednn
+def test_which_products_of_the_notebook_model_take_onednn(monkeypatch):
+    calls = []
+    real = matmul.onednn_linear
+    monkeypatch.setattr(matmul, "onednn_linear", lambda *args: calls.append(1) or real(*args))
+
+    def takes_onednn(product) -> bool:
+        calls.clear()
+        product()
+        return bool(calls)
+
+    a, w, bias, g = operands(128, 400, 40)  # the latent layer (2 million multiply-adds)
+    assert takes_onednn(lambda: matmul.linear(a, w, bias))
+    assert takes_onednn(lambda: matmul.input_grad(g, w))
+    assert not takes_onednn(lambda: matmul.weight_grad(g, a))  # MKL reads g^T in place
+    a, w, bias, g = operands(128, 784, 400)
+    assert all(takes_onednn(p) for p in (lambda: matmul.linear(a, w, bias, "relu"),
+                                         lambda: matmul.input_grad(g, w),
+                                         lambda: matmul.weight_grad(g, a)))
+    a, w, bias, g = operands(128, 20, 400)  # the decoder's first layer: MKL throughout
+    assert not any(takes_onednn(p) for p in (lambda: matmul.linear(a, w, bias, "relu"),
+                                             lambda: matmul.input_grad(g, w),
+                                             lambda: matmul.weight_grad(g, a)))
+
+
+@needs_onednn
 def test_the_two_kernels_agree_and_each_is_deterministic():
     a, w, bias, g = operands(128, 400, 784)
     results = {}

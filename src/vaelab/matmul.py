@@ -11,7 +11,7 @@ which picks its kernels by CPU vendor and does not run its fastest ones on AMD p
 by instruction set alone (here its AVX-512 brgemm, as ONEDNN_VERBOSE=1 shows);
 ``torch.ops.mkldnn._linear_pointwise`` (what torch.compile's CPU backend emits for Linear
 layers) reaches it without a compiler. Measured on this project's 2-core AMD EPYC at the
-training shapes: 1.9-2.2x faster than MKL for the five large products (`make bench` times
+training shapes: 1.9-2.3x faster than MKL for the five large products (`make bench` times
 both, product by product). The
 arithmetic is float32 throughout (oneDNN's default math mode is strict: no bfloat16 or TF32
 inside); only the order of the sums differs, so results agree to float32 rounding, not bit
@@ -37,6 +37,9 @@ import torch
 
 ACTIVATIONS = ("relu", "tanh")
 ONEDNN_MIN_MACS = 1_500_000
+# weight_grad first copies g^T into a contiguous block for oneDNN (5-10 us at the latent
+# layer's 128 x 40), so there MKL, which reads g transposed in place, stays faster up to here:
+ONEDNN_MIN_MACS_WEIGHT_GRAD = 4_000_000
 # Fixed for the process: an x86-64 CPU and a torch built with oneDNN.
 _ONEDNN_BUILT = (platform.machine().lower() in ("x86_64", "amd64")
                  and torch.backends.mkldnn.is_available())
@@ -88,7 +91,8 @@ def input_grad(g: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
 
 def weight_grad(g: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
     """g^T a: g (B, n_out), a (B, n_in) -> (n_out, n_in), the gradient of the weight."""
-    if uses_onednn(g, g.numel() * a.shape[1]):
+    macs = g.numel() * a.shape[1]
+    if macs >= ONEDNN_MIN_MACS_WEIGHT_GRAD and uses_onednn(g, macs):
         return onednn_linear(transposed(g), a.t())  # oneDNN wants its first operand contiguous
     return g.t().mm(a)
 
