@@ -12,7 +12,7 @@ by instruction set alone (here its AVX-512 brgemm, as ONEDNN_VERBOSE=1 shows);
 ``torch.ops.mkldnn._linear_pointwise`` (what torch.compile's CPU backend emits for Linear
 layers) reaches it without a compiler. Measured on this project's 2-core AMD EPYC at the
 training shapes: 1.9-2.3x faster than MKL for the five large products (`make bench` times
-both, product by product). The
+both, product by product; not measured on an Intel CPU, where MKL runs its best kernels). The
 arithmetic is float32 throughout (oneDNN's default math mode is strict: no bfloat16 or TF32
 inside); only the order of the sums differs, so results agree to float32 rounding, not bit
 for bit. oneDNN also applies the activation while the output is still in cache.
@@ -21,10 +21,10 @@ oneDNN is used for float32 tensors on an x86-64 CPU when torch has it and it is 
 (``torch.backends.mkldnn.enabled``; ``torch.backends.mkldnn.enabled = False`` turns it off),
 for products of at least ONEDNN_MIN_MACS multiply-adds: a oneDNN call costs about
 10 us more than an MKL call before any arithmetic, so MKL wins below that (measured at the
-training shapes: MKL faster at 1 million multiply-adds, 128 x 20 x 400, oneDNN 10% faster at 2
-million, 128 x 400 x 40, and 1.5x faster at 5 million). The rule is fixed by the shapes,
-never by a timing, so a run is reproducible bit for bit. Everything else (a GPU,
-float64 as in the gradient tests, ARM laptops, whose BLAS is fast) uses torch's products.
+training shapes: MKL faster at 1 million multiply-adds, 128 x 20 x 400, oneDNN 10-30% faster
+at 2 million, 128 x 400 x 40, and 1.5x faster at 5 million). The rule is fixed by the
+shapes, never by a timing, so a run is reproducible bit for bit. Everything else (a GPU,
+float64 as in the gradient tests, ARM machines) uses torch's own products.
 Both agree to float32 precision (tests/test_matmul.py). No autograd here: these serve
 vaelab.vae_gradients' hand-written backward pass.
 """
