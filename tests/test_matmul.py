@@ -145,3 +145,16 @@ def test_unknown_activation_is_refused():
     a, w, bias, _ = operands(4, 3, 2)
     with pytest.raises(ValueError, match="activation must be None or one of"):
         matmul.linear(a, w, bias, "sigmoid")
+
+
+@pytest.mark.parametrize("product, args, match", [
+    (matmul.linear, ((128, 784), (400, 700)), "linear needs a"),
+    (matmul.linear, ((784,), (400, 784)), "linear needs a"),
+    (matmul.input_grad, ((128, 784), (700, 400)), "input_grad needs g"),
+    (matmul.weight_grad, ((128, 784), (100, 400)), "weight_grad needs g"),
+])
+def test_mismatched_shapes_are_refused_with_both_shapes_named(product, args, match):
+    tensors = [torch.zeros(shape) for shape in args]
+    with pytest.raises(ValueError, match=match) as err:
+        product(*tensors)
+    assert all(str(tuple(shape)) in str(err.value) for shape in args)

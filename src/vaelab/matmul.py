@@ -68,6 +68,13 @@ def onednn_linear(a: torch.Tensor, b: torch.Tensor, bias: torch.Tensor | None = 
     return torch.ops.mkldnn._linear_pointwise(a, b, bias, activation, [], "")
 
 
+def _check(left: torch.Tensor, right: torch.Tensor, left_dim: int, right_dim: int,
+           what: str) -> None:
+    """Both operands 2-D with matching inner sizes, else a ValueError naming the shapes."""
+    if left.ndim != 2 or right.ndim != 2 or left.shape[left_dim] != right.shape[right_dim]:
+        raise ValueError(f"{what}: got shapes {tuple(left.shape)} and {tuple(right.shape)}")
+
+
 def linear(a: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None,
            activation: str | None = None) -> torch.Tensor:
     """act(a weight^T + bias): a (B, n_in), weight (n_out, n_in), bias (n_out,) -> (B, n_out).
@@ -76,6 +83,7 @@ def linear(a: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = No
     """
     if activation is not None and activation not in ACTIVATIONS:
         raise ValueError(f"activation must be None or one of {ACTIVATIONS}, got {activation!r}")
+    _check(a, weight, 1, 1, "linear needs a (B, n_in) and weight (n_out, n_in)")
     if uses_onednn(a, a.shape[0] * weight.numel()):
         return onednn_linear(a, weight, bias, activation or "none")
     y = torch.addmm(bias, a, weight.t()) if bias is not None else a.mm(weight.t())
@@ -84,6 +92,7 @@ def linear(a: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = No
 
 def input_grad(g: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
     """g weight: g (B, n_out), weight (n_out, n_in) -> (B, n_in), the gradient of the input."""
+    _check(g, weight, 1, 0, "input_grad needs g (B, n_out) and weight (n_out, n_in)")
     if uses_onednn(g, g.shape[0] * weight.numel()):
         return onednn_linear(g, weight.t())
     return g.mm(weight)
@@ -91,6 +100,7 @@ def input_grad(g: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
 
 def weight_grad(g: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
     """g^T a: g (B, n_out), a (B, n_in) -> (n_out, n_in), the gradient of the weight."""
+    _check(g, a, 0, 0, "weight_grad needs g (B, n_out) and a (B, n_in) with the same B")
     macs = g.numel() * a.shape[1]
     if macs >= ONEDNN_MIN_MACS_WEIGHT_GRAD and uses_onednn(g, macs):
         return onednn_linear(transposed(g), a.t())  # oneDNN wants its first operand contiguous
