@@ -1,7 +1,5 @@
 """vaelab.matmul: the training step's products equal float64 ones, through either kernel."""
 
-import contextlib
-
 import pytest
 import torch
 
@@ -9,17 +7,6 @@ from vaelab import matmul
 
 ONEDNN_HERE = matmul.uses_onednn(torch.empty(0))  # x86-64 CPU with oneDNN enabled
 needs_onednn = pytest.mark.skipif(not ONEDNN_HERE, reason="oneDNN is not used on this machine")
-
-
-@contextlib.contextmanager
-def onednn_enabled(enabled: bool):
-    """torch's own switch for oneDNN, set for the block and restored after."""
-    before = torch.backends.mkldnn.enabled
-    torch.backends.mkldnn.enabled = enabled
-    try:
-        yield
-    finally:
-        torch.backends.mkldnn.enabled = before
 
 
 def operands(b: int, n_in: int, n_out: int, seed: int = 0):
@@ -52,7 +39,7 @@ def test_linear_is_the_activation_of_a_w_transpose_plus_b(shape, onednn, activat
     a, w, bias, _ = operands(*shape)
     expected = a.double() @ w.double().T + bias.double()
     expected = {"relu": expected.relu(), "tanh": expected.tanh()}.get(activation, expected)
-    with onednn_enabled(onednn):
+    with matmul.onednn_enabled(onednn):
         close_to_float64(matmul.linear(a, w, bias, activation), expected)
         close_to_float64(matmul.linear(a, w), a.double() @ w.double().T)
 
@@ -61,7 +48,7 @@ def test_linear_is_the_activation_of_a_w_transpose_plus_b(shape, onednn, activat
 @pytest.mark.parametrize("onednn", KERNELS)
 def test_input_and_weight_gradients(shape, onednn):
     a, w, _, g = operands(*shape)
-    with onednn_enabled(onednn):
+    with matmul.onednn_enabled(onednn):
         close_to_float64(matmul.input_grad(g, w), g.double() @ w.double())
         close_to_float64(matmul.weight_grad(g, a), g.double().T @ a.double())
 
@@ -74,7 +61,7 @@ def test_large_float32_products_go_to_onednn_and_everything_else_to_torch():
     assert matmul.uses_onednn(f32, 128 * 400 * 40)  # the latent layer's products
     assert not matmul.uses_onednn(f32, 128 * 20 * 400)  # the decoder's first: MKL is faster
     assert not matmul.uses_onednn(f64, big)  # float64, as in the gradient tests
-    with onednn_enabled(False):  # torch's own switch is obeyed
+    with matmul.onednn_enabled(False):  # torch's own switch is obeyed
         assert not matmul.uses_onednn(f32, big) and matmul.backend(f32) == "torch"
 
 
@@ -108,7 +95,7 @@ def test_the_two_kernels_agree_and_each_is_deterministic():
     a, w, bias, g = operands(128, 400, 784)
     results = {}
     for onednn in (True, False):
-        with onednn_enabled(onednn):
+        with matmul.onednn_enabled(onednn):
             first = [matmul.linear(a, w, bias, "relu"), matmul.input_grad(g, w),
                      matmul.weight_grad(g, a)]
             again = [matmul.linear(a, w, bias, "relu"), matmul.input_grad(g, w),
@@ -126,7 +113,7 @@ def test_strided_operands_give_the_same_products(onednn):
     w_strided.copy_(w)
     g_strided = torch.randn(784, 128).t()
     g_strided.copy_(g)
-    with onednn_enabled(onednn):
+    with matmul.onednn_enabled(onednn):
         torch.testing.assert_close(matmul.linear(a, w_strided, bias), matmul.linear(a, w, bias))
         torch.testing.assert_close(matmul.input_grad(g_strided, w), matmul.input_grad(g, w))
         torch.testing.assert_close(matmul.weight_grad(g_strided, a), matmul.weight_grad(g, a))
@@ -158,3 +145,17 @@ def test_mismatched_shapes_are_refused_with_both_shapes_named(product, args, mat
     with pytest.raises(ValueError, match=match) as err:
         product(*tensors)
     assert all(str(tuple(shape)) in str(err.value) for shape in args)
+
+
+def test_onednn_switch_is_set_for_the_block_and_a_users_false_is_kept():
+    before = torch.backends.mkldnn.enabled
+    try:
+        with matmul.onednn_enabled(False):
+            assert not torch.backends.mkldnn.enabled
+        assert torch.backends.mkldnn.enabled == before
+        torch.backends.mkldnn.enabled = False  # the user turned oneDNN off
+        with matmul.onednn_enabled(True):
+            assert not torch.backends.mkldnn.enabled
+        assert not torch.backends.mkldnn.enabled
+    finally:
+        torch.backends.mkldnn.enabled = before

@@ -31,7 +31,9 @@ vaelab.vae_gradients' hand-written backward pass.
 
 from __future__ import annotations
 
+import contextlib
 import platform
+from collections.abc import Iterator
 
 import torch
 
@@ -56,6 +58,21 @@ def uses_onednn(t: torch.Tensor, macs: int = ONEDNN_MIN_MACS) -> bool:
 def backend(t: torch.Tensor) -> str:
     """'onednn' or 'torch': the kernel that the large products of tensors like ``t`` use."""
     return "onednn" if uses_onednn(t) else "torch"
+
+
+@contextlib.contextmanager
+def onednn_enabled(enabled: bool) -> Iterator[None]:
+    """torch's switch for oneDNN (torch.backends.mkldnn.enabled) set inside the block only.
+
+    enabled=False sends every product to torch.mm (what `make bench` compares against); True
+    leaves the switch as it was, so a user's own False is kept.
+    """
+    before = torch.backends.mkldnn.enabled
+    torch.backends.mkldnn.enabled = enabled and before
+    try:
+        yield
+    finally:
+        torch.backends.mkldnn.enabled = before
 
 
 def onednn_linear(a: torch.Tensor, b: torch.Tensor, bias: torch.Tensor | None = None,
@@ -102,7 +119,7 @@ def weight_grad(g: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
     """g^T a: g (B, n_out), a (B, n_in) -> (n_out, n_in), the gradient of the weight."""
     _check(g, a, 0, 0, "weight_grad needs g (B, n_out) and a (B, n_in) with the same B")
     macs = g.numel() * a.shape[1]
-    if macs >= ONEDNN_MIN_MACS_WEIGHT_GRAD and uses_onednn(g, macs):
+    if uses_onednn(g, macs) and macs >= ONEDNN_MIN_MACS_WEIGHT_GRAD:
         return onednn_linear(transposed(g), a.t())  # oneDNN wants its first operand contiguous
     return g.t().mm(a)
 

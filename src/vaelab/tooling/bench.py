@@ -281,13 +281,9 @@ def our_epoch(model: VAE, images: torch.Tensor, device: torch.device, seed: int,
     onednn=False: with torch's switch for oneDNN off, so that vaelab.matmul falls back to
     torch.mm for every product (what the kernel choice is worth).
     """
-    before = torch.backends.mkldnn.enabled
-    torch.backends.mkldnn.enabled = onednn and before
-    try:
+    with matmul.onednn_enabled(onednn):
         hist = train(model, images, epochs=1, batch_size=128, device=device, progress=False,
                      seed=seed)
-    finally:
-        torch.backends.mkldnn.enabled = before
     return hist[0]["seconds"]
 
 
