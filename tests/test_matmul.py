@@ -159,3 +159,33 @@ def test_onednn_switch_is_set_for_the_block_and_a_users_false_is_kept():
         assert not torch.backends.mkldnn.enabled
     finally:
         torch.backends.mkldnn.enabled = before
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("onednn", KERNELS)
+@pytest.mark.parametrize("activation", [None, "relu"])
+def test_prepared_layer_products_are_the_checked_ones_and_see_weight_updates(
+        shape, onednn, activation):
+    a, w, bias, g = operands(*shape)
+    with matmul.onednn_enabled(onednn):
+        products = matmul.layer_products(w, bias, activation, batch=shape[0])
+        for _ in range(2):
+            assert torch.equal(products.forward(a), matmul.linear(a, w, bias, activation))
+            assert torch.equal(products.input_grad(g), matmul.input_grad(g, w))
+            assert torch.equal(products.weight_grad(g, a), matmul.weight_grad(g, a))
+            with torch.no_grad():
+                w.mul_(-0.5)  # an optimizer step, in place
+                bias.add_(1.0)
+
+
+def test_prepared_layer_products_keep_the_kernels_chosen_when_prepared(monkeypatch):
+    calls = []
+    real = matmul.onednn_linear
+    monkeypatch.setattr(matmul, "onednn_linear", lambda *args: calls.append(1) or real(*args))
+    a, w, bias, g = operands(128, 784, 400)
+    with matmul.onednn_enabled(False):
+        products = matmul.layer_products(w, bias, "relu", batch=128)
+    products.forward(a), products.input_grad(g), products.weight_grad(g, a)
+    assert not calls  # prepared with oneDNN off: torch's products, whatever the switch says now
+    with pytest.raises(ValueError, match="activation must be None or one of"):
+        matmul.layer_products(w, bias, "sigmoid")

@@ -111,15 +111,21 @@ def test_denormal_moments_are_flushed_to_zero_every_few_steps():
     adam = LayerwiseAdam([net[0]], lr=0.1, flush_every=4)
     set_grads(net, 0)
     adam.step(net[0])
-    exp_avg = adam._state[0][1][0]
+    exp_avg, exp_avg_sq = adam._state[0][1][0], adam._state[0][2][0]
     tiny = torch.finfo(torch.float32).tiny
     with torch.no_grad():
         exp_avg[0, 0] = tiny / 1000  # a denormal, as a decayed moment becomes
         exp_avg[0, 1] = tiny * 1000  # a small normal number: kept
+        exp_avg[0, 2] = -tiny / 1000  # negative denormal
+        exp_avg[0, 3] = -tiny * 1000  # negative small normal: kept
+        exp_avg_sq[0, 0] = tiny / 10  # the second moment decays 100x slower, but also does
+        exp_avg_sq[0, 1] = tiny * 10
     for p in net[0].parameters():
         p.grad.zero_()  # no new gradient: the moments only decay
     adam.step(net[0])
     adam.step(net[0])
-    assert exp_avg[0, 0] > 0  # not yet: three steps taken
+    assert exp_avg[0, 0] > 0 and exp_avg[0, 2] < 0 and exp_avg_sq[0, 0] > 0  # three steps
     adam.step(net[0])
-    assert exp_avg[0, 0] == 0 and exp_avg[0, 1] > 0  # the fourth step flushed it
+    # the fourth step flushed the denormals and left the normal numbers alone
+    assert exp_avg[0, 0] == 0 and exp_avg[0, 2] == 0 and exp_avg_sq[0, 0] == 0
+    assert exp_avg[0, 1] > 0 and exp_avg[0, 3] < 0 and exp_avg_sq[0, 1] > 0

@@ -1,5 +1,6 @@
 """vaelab.training on small synthetic data: training, evaluation, IW bound, checkpoints, errors."""
 
+import functools
 import math
 
 import pytest
@@ -110,15 +111,20 @@ def test_batches_drawn_several_at_a_time_are_the_plain_batches_of_a_permutation(
     # 300 images at batch 8: chunks of 8 * BATCHES_PER_DRAW images, the last batch of 4
     monkeypatch.setattr(training, "BATCHES_PER_DRAW", 16)
     images = synthetic_images(300)
-    seen, step = [], training.loss_and_gradients
+    seen, prepare = [], training.gradient_step
+    model = small_model()
 
-    def record(model, x, eps, **kwargs):
-        seen.append(x.clone())
-        assert eps.shape == (x.shape[0], model.latent_dim)
-        return step(model, x, eps, **kwargs)
+    def recording_step(prepared_for):
+        step = prepare(prepared_for)
 
-    monkeypatch.setattr(training, "loss_and_gradients", record)
-    train(small_model(), images, epochs=1, batch_size=8, progress=False)
+        def record(x, eps, **kwargs):
+            seen.append(x.clone())
+            assert eps.shape == (x.shape[0], model.latent_dim)
+            return step(x, eps, **kwargs)
+        return record
+
+    monkeypatch.setattr(training, "gradient_step", recording_step)
+    train(model, images, epochs=1, batch_size=8, progress=False)
     assert [x.shape[0] for x in seen] == [8] * 37 + [4]
     # binary draws whose mean follows the grey levels of the 300 images
     x = torch.cat(seen)
@@ -367,9 +373,13 @@ def test_iw_bound_curve_is_nested_and_ends_at_iw_log_likelihood():
         training.iw_bound_curve(model, x, [0, 3])
 
 
-def _autograd_step(model, x, eps, kl_weight=1.0, recon_weight=1.0, free_bits=0.0,
-                   on_layer_done=None):
+def _autograd_step(model):
     """What train's step replaces: autograd on vae_loss, then Adam on every layer at the end."""
+    return functools.partial(_autograd_loss_and_gradients, model)
+
+
+def _autograd_loss_and_gradients(model, x, eps, kl_weight=1.0, recon_weight=1.0, free_bits=0.0,
+                                 on_layer_done=None):
     model.zero_grad(set_to_none=True)
     with torch.enable_grad():
         mu, logvar = model.encode(x)
@@ -389,7 +399,7 @@ def test_training_equals_autograd_training_on_vae_loss(monkeypatch, kwargs):
     fast_model = small_model()
     fast = train(fast_model, images, epochs=2, batch_size=64, lr=1e-2, progress=False,
                  **kwargs)
-    monkeypatch.setattr(training, "loss_and_gradients", _autograd_step)
+    monkeypatch.setattr(training, "gradient_step", _autograd_step)
     slow_model = small_model()
     slow = train(slow_model, images, epochs=2, batch_size=64, lr=1e-2, progress=False,
                  **kwargs)

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from vaelab import vae_gradients
+from vaelab import matmul, vae_gradients
 from vaelab.vae import VAE, vae_loss
 from vaelab.vae_gradients import loss_and_gradients
 
@@ -152,3 +152,38 @@ def test_the_packaged_autograd_reference_and_the_difference_measure():
         0.01, rel=0.5)
     with pytest.raises(ValueError, match="different parameters"):
         vae_gradients.largest_relative_difference({"a": by_hand["to_stats.bias"]}, by_autograd)
+
+
+@pytest.mark.parametrize("hidden", [(), (8,), (8, 5)])
+def test_a_prepared_step_follows_the_weights_and_the_batch_size(hidden):
+    # gradient_step prepares once; each call must still see the current weights, whatever
+    # the batch size (the last batch of an epoch is smaller), and give autograd's gradients.
+    model, x, eps = case(hidden, "tanh", b=9)
+    step = vae_gradients.gradient_step(model)
+    for rows in (9, 4, 9):
+        with torch.no_grad():
+            for p in model.parameters():
+                p.mul_(1.1)  # what the optimizer does between steps: in place
+        expected, recon, kl = autograd_reference(model, x[:rows], eps[:rows], kl_weight=0.6)
+        recon_sum, kl_sum = step(x[:rows], eps[:rows], kl_weight=0.6)
+        assert recon_sum.item() == pytest.approx(recon, rel=1e-12)
+        assert kl_sum.item() == pytest.approx(kl, rel=1e-12)
+        for name, p in model.named_parameters():
+            torch.testing.assert_close(p.grad, expected[name], rtol=1e-10, atol=1e-12, msg=name)
+
+
+def test_a_prepared_step_is_loss_and_gradients_bit_for_bit_and_follows_the_kernel_switch():
+    torch.manual_seed(0)
+    model = VAE()  # the notebook's shapes, where the large products take oneDNN
+    x, eps = (torch.rand(128, 784) < 0.13).float(), torch.randn(128, 20)
+    step = vae_gradients.gradient_step(model)
+    by_kernel = {}
+    for onednn in (True, False, True):
+        with matmul.onednn_enabled(onednn):
+            loss_and_gradients(model, x, eps)
+            once = {name: p.grad for name, p in model.named_parameters()}
+            step(x, eps)
+            assert all(torch.equal(p.grad, once[name]) for name, p in model.named_parameters())
+        by_kernel[onednn] = once["encoder.0.weight"]
+    if matmul.uses_onednn(x):  # the two kernels sum in different orders: the switch was obeyed
+        assert not torch.equal(by_kernel[True], by_kernel[False])

@@ -33,7 +33,8 @@ from __future__ import annotations
 
 import contextlib
 import platform
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import NamedTuple
 
 import torch
 
@@ -92,36 +93,86 @@ def _check(left: torch.Tensor, right: torch.Tensor, left_dim: int, right_dim: in
         raise ValueError(f"{what}: got shapes {tuple(left.shape)} and {tuple(right.shape)}")
 
 
+class LayerProducts(NamedTuple):
+    """The three products of one Linear layer (weight W (n_out, n_in), bias b) at one batch size.
+
+    forward(a) = act(a W^T + b): (B, n_in) -> (B, n_out); input_grad(g) = g W: (B, n_out) ->
+    (B, n_in); weight_grad(g, a) = g^T a -> (n_out, n_in).
+    """
+
+    forward: Callable[[torch.Tensor], torch.Tensor]
+    input_grad: Callable[[torch.Tensor], torch.Tensor]
+    weight_grad: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+def layer_products(weight: torch.Tensor, bias: torch.Tensor | None = None,
+                   activation: str | None = None, batch: int = 1) -> LayerProducts:
+    """The products of the layer (weight, bias, activation) at ``batch`` rows, kernels chosen now.
+
+    What linear, input_grad and weight_grad compute (they call this), without their checks
+    and kernel choice on every call: a training loop makes the same products thousands of
+    times (vaelab.vae_gradients.gradient_step keeps one set per layer and batch size). The
+    choice follows torch's oneDNN switch as it is now. weight and bias are held by reference,
+    so their updates are seen; the operands are not checked.
+    """
+    if activation is not None and activation not in ACTIVATIONS:
+        raise ValueError(f"activation must be None or one of {ACTIVATIONS}, got {activation!r}")
+    macs = batch * weight.numel()
+    if uses_onednn(weight, macs):
+        act = activation or "none"
+
+        def forward(a: torch.Tensor) -> torch.Tensor:
+            return onednn_linear(a, weight, bias, act)
+
+        def input_grad(g: torch.Tensor) -> torch.Tensor:
+            return onednn_linear(g, weight.t())
+    else:
+        in_place = _TORCH_ACTIVATION[activation] if activation else None
+
+        def forward(a: torch.Tensor) -> torch.Tensor:
+            y = torch.addmm(bias, a, weight.t()) if bias is not None else a.mm(weight.t())
+            return in_place(y) if in_place else y
+
+        def input_grad(g: torch.Tensor) -> torch.Tensor:
+            return g.mm(weight)
+    return LayerProducts(forward, input_grad, _weight_grad_kernel(weight, macs))
+
+
 def linear(a: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None,
            activation: str | None = None) -> torch.Tensor:
     """act(a weight^T + bias): a (B, n_in), weight (n_out, n_in), bias (n_out,) -> (B, n_out).
 
     activation: None, "relu" or "tanh".
     """
-    if activation is not None and activation not in ACTIVATIONS:
-        raise ValueError(f"activation must be None or one of {ACTIVATIONS}, got {activation!r}")
     _check(a, weight, 1, 1, "linear needs a (B, n_in) and weight (n_out, n_in)")
-    if uses_onednn(a, a.shape[0] * weight.numel()):
-        return onednn_linear(a, weight, bias, activation or "none")
-    y = torch.addmm(bias, a, weight.t()) if bias is not None else a.mm(weight.t())
-    return _TORCH_ACTIVATION[activation](y) if activation else y
+    return layer_products(weight, bias, activation, a.shape[0]).forward(a)
 
 
 def input_grad(g: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
     """g weight: g (B, n_out), weight (n_out, n_in) -> (B, n_in), the gradient of the input."""
     _check(g, weight, 1, 0, "input_grad needs g (B, n_out) and weight (n_out, n_in)")
-    if uses_onednn(g, g.shape[0] * weight.numel()):
-        return onednn_linear(g, weight.t())
-    return g.mm(weight)
+    return layer_products(weight, batch=g.shape[0]).input_grad(g)
 
 
 def weight_grad(g: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
     """g^T a: g (B, n_out), a (B, n_in) -> (n_out, n_in), the gradient of the weight."""
     _check(g, a, 0, 0, "weight_grad needs g (B, n_out) and a (B, n_in) with the same B")
-    macs = g.numel() * a.shape[1]
-    if uses_onednn(g, macs) and macs >= ONEDNN_MIN_MACS_WEIGHT_GRAD:
-        return onednn_linear(transposed(g), a.t())  # oneDNN wants its first operand contiguous
+    return _weight_grad_kernel(g, g.numel() * a.shape[1])(g, a)
+
+
+def _weight_grad_onednn(g: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
+    return onednn_linear(transposed(g), a.t())  # oneDNN wants its first operand contiguous
+
+
+def _weight_grad_torch(g: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
     return g.t().mm(a)
+
+
+def _weight_grad_kernel(like: torch.Tensor, macs: int
+                        ) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+    if macs >= ONEDNN_MIN_MACS_WEIGHT_GRAD and uses_onednn(like, macs):
+        return _weight_grad_onednn
+    return _weight_grad_torch
 
 
 def transposed(t: torch.Tensor, block: int = 16) -> torch.Tensor:

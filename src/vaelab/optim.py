@@ -20,8 +20,8 @@ The moment estimates of weights that rarely get a gradient (an input pixel that 
 never on) decay geometrically into denormal floats (below 1.2e-38), and arithmetic on those
 takes the CPU's slow path: with 7% of them denormal, Adam's update ran twice as slow here.
 PyTorch can switch on flush-to-zero only for the calling thread, not for its worker threads,
-so every ``flush_every`` updates the moments below the smallest normal float are set to zero:
-what flush-to-zero would have done, and far below anything that moves a weight. Few new
+so every ``flush_every`` updates the moments at or below the smallest normal float are set to
+zero: what flush-to-zero would have done, and far below anything that moves a weight. Few new
 ones appear between flushes (measured in training: about 500 of 650,000 moments in 64
 steps), so a flush every 64 updates keeps them away at a small cost.
 """
@@ -105,4 +105,7 @@ class LayerwiseAdam:
                                weight_decay=0.0, eps=self.eps, amsgrad=False, maximize=False)
             if self._updates[g] % self.flush_every == 0:
                 for moment in (*exp_avgs, *exp_avg_sqs):
-                    moment.masked_fill_(moment.abs() < torch.finfo(moment.dtype).tiny, 0.0)
+                    # hardshrink: 0 where |m| <= tiny, else m; one in-place pass (10 us for
+                    # a 400 x 784 moment here, against 270 us for masked_fill_ with a mask)
+                    torch.ops.aten.hardshrink.out(moment, torch.finfo(moment.dtype).tiny,
+                                                  out=moment)

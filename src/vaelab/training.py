@@ -26,7 +26,7 @@ import torch
 from vaelab.optim import LayerwiseAdam
 from vaelab.progress import progress_bar
 from vaelab.vae import VAE, vae_loss
-from vaelab.vae_gradients import backward_groups, loss_and_gradients
+from vaelab.vae_gradients import backward_groups, gradient_step
 from vaelab.validation import require_positive, require_positive_int
 
 # Notebook 04's default model and how it trains: one copy, read by the notebook (through
@@ -187,6 +187,9 @@ def train(
     # Adam inside backpropagation (vaelab.optim): the decoder's layers are updated as soon as
     # the backward pass has left the decoder, the encoder's at the end of it.
     opt = LayerwiseAdam(backward_groups(model), lr=lr)
+    # The gradients of vae_loss, backpropagated by hand (checked against autograd in
+    # tests/test_vae_gradients.py): no graph to record and walk.
+    loss_and_gradients = gradient_step(model)
     sizes = [require_positive_int(_value_at(batch_size, e), "batch_size") for e in
              range(1, epochs + 1)]
     total_steps, step = sum(math.ceil(n / b) for b in sizes), 0
@@ -220,10 +223,8 @@ def train(
                     if lr_schedule == "cosine":
                         frac = step / max(total_steps - 1, 1)
                         opt.lr = lr_final + (lr - lr_final) * 0.5 * (1 + math.cos(math.pi * frac))
-                    # The gradients of vae_loss, backpropagated by hand (checked against
-                    # autograd in tests/test_vae_gradients.py): no graph to record and walk.
                     recon_sum, kl_sum = loss_and_gradients(
-                        model, xs[i : i + bsz], noise[i : i + bsz], kl_weight=beta,
+                        xs[i : i + bsz], noise[i : i + bsz], kl_weight=beta,
                         recon_weight=recon_weight, free_bits=free_bits, on_layer_done=opt.step)
                     terms += (recon_sum, kl_sum)
                     step += 1

@@ -57,39 +57,114 @@ def backward_groups(model: VAE) -> list[list[nn.Linear]]:
     return [decoder, [model.to_stats, *reversed(_linears(model.encoder))]]
 
 
-def _forward(layers: list[nn.Linear], a: torch.Tensor, act: str, acts: list[torch.Tensor]
-             ) -> torch.Tensor:
-    """Hidden layers: append each layer's input to acts; return the last output."""
-    for layer in layers:
-        acts.append(a)
-        a = matmul.linear(a, layer.weight, layer.bias, act)
-    return a
+StepFunction = Callable[..., tuple[torch.Tensor, torch.Tensor]]
 
 
-def _weight_grads(layer: nn.Linear, g: torch.Tensor, a: torch.Tensor) -> None:
-    """layer.grad <- gradients for output gradient g (B, n_out) and input a (B, n_in)."""
-    layer.weight.grad = matmul.weight_grad(g, a)
-    layer.bias.grad = g.sum(dim=0)
+def gradient_step(model: VAE) -> StepFunction:
+    """loss_and_gradients for this model, its layers looked up once: step(x, eps, **kwargs).
 
+    step takes loss_and_gradients' arguments after ``model`` and does the same arithmetic (bit
+    for bit). The training loop calls it hundreds of times an epoch; finding the layers through
+    torch.nn.Module, checking the operands of every product and choosing its kernel on every
+    call cost 3-4% of a step at the notebook's shapes (measured on the 2-core machine).
+    Here the kernels are chosen once per batch size (vaelab.matmul.layer_products, following
+    torch's oneDNN switch as it is then). Parameters are held by reference, so the step sees
+    the weights as the optimizer updates them; prepare a new step after replacing a layer.
+    """
+    d, act = model.latent_dim, model.activation
+    act_backward = _ACTIVATION_BACKWARD[act]
+    encoder, hidden_decoder = _linears(model.encoder), _linears(model.decoder[0])
+    stats_layer, out_layer = model.to_stats, model.decoder[1]
+    layers = [*encoder, stats_layer, *hidden_decoder, out_layer]
+    activations = [act] * len(encoder) + [None] + [act] * len(hidden_decoder) + [None]
+    n_enc, n_dec = len(encoder), len(hidden_decoder)
+    params = [(layer.weight, layer.bias) for layer in layers]
+    plans: dict[tuple[int, bool], list[matmul.LayerProducts]] = {}
 
-def _backward(layers: list[nn.Linear], g: torch.Tensor, outputs: list[torch.Tensor],
-              inputs: list[torch.Tensor], act: str, need_input_grad: bool,
-              on_layer_done: LayerCallback) -> torch.Tensor | None:
-    """Back through hidden layers (last first); g is the gradient w.r.t. the last output."""
-    for i in range(len(layers) - 1, -1, -1):
-        g = _ACTIVATION_BACKWARD[act](g, outputs[i])
-        _weight_grads(layers[i], g, inputs[i])
-        if i > 0 or need_input_grad:
-            g = matmul.input_grad(g, layers[i].weight)
-        on_layer_done(layers[i])
-    return g if need_input_grad or not layers else None
+    def products(b: int) -> list[matmul.LayerProducts]:
+        key = (b, torch.backends.mkldnn.enabled)
+        if key not in plans:
+            plans[key] = [matmul.layer_products(w, bias, a, b)
+                          for (w, bias), a in zip(params, activations, strict=True)]
+        return plans[key]
+
+    def backward_hidden(first: int, n: int, g: torch.Tensor, acts: list[torch.Tensor],
+                        need_input_grad: bool, kernels: list[matmul.LayerProducts],
+                        done: LayerCallback) -> torch.Tensor:
+        """Back through the n hidden layers from layers[first] on (last first); acts[i] is the
+        input of the i-th of them, acts[i + 1] its output; g: the gradient w.r.t. acts[n]."""
+        for i in range(n - 1, -1, -1):
+            w, bias = params[first + i]
+            g = act_backward(g, acts[i + 1])
+            w.grad, bias.grad = kernels[first + i].weight_grad(g, acts[i]), g.sum(dim=0)
+            if i > 0 or need_input_grad:
+                g = kernels[first + i].input_grad(g)
+            done(layers[first + i])
+        return g
+
+    @torch.no_grad()
+    def step(x: torch.Tensor, eps: torch.Tensor, kl_weight: float = 1.0,
+             recon_weight: float = 1.0, free_bits: float = 0.0,
+             on_layer_done: LayerCallback | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        done = on_layer_done or _nothing
+        b = x.shape[0]
+        kernels = products(b)
+        stats_kernels, out_kernels = kernels[n_enc], kernels[-1]
+        (w_stats, b_stats), (w_out, b_out) = params[n_enc], params[-1]
+        # forward; acts[i] is the input of hidden layer i, acts[i + 1] its output
+        enc_acts = [x]
+        for kernel in kernels[:n_enc]:
+            enc_acts.append(kernel.forward(enc_acts[-1]))
+        h = enc_acts[-1]
+        stats = stats_kernels.forward(h)
+        mu, logvar = stats[:, :d], stats[:, d:]
+        std = torch.exp(0.5 * logvar)
+        noise = std * eps  # sigma * eps, reused by the backward pass
+        z = mu + noise
+        dec_acts = [z]
+        for kernel in kernels[n_enc + 1 : -1]:
+            dec_acts.append(kernel.forward(dec_acts[-1]))
+        h_dec = dec_acts[-1]
+        logits = out_kernels.forward(h_dec)
+
+        var = std * std
+        # KL per latent dimension, 1/2 (mu^2 + sigma^2 - 1 - logvar), as (B, d)
+        kl_elem = torch.addcmul(var - logvar, mu, mu).sub_(1.0).mul_(0.5)
+        kl_sum = kl_elem.sum()
+        # sum_i softplus(l) - x l: the BCE-with-logits of every pixel, summed
+        recon_sum = F.softplus(logits).sum() - torch.dot(x.reshape(-1), logits.reshape(-1))
+
+        # backward: decoder
+        g = torch.sigmoid(logits).sub_(x).mul_(recon_weight / b)  # d loss / d logits
+        w_out.grad, b_out.grad = out_kernels.weight_grad(g, h_dec), g.sum(dim=0)
+        g = out_kernels.input_grad(g)  # d loss / d h_dec
+        done(out_layer)
+        dz = backward_hidden(n_enc + 1, n_dec, g, dec_acts, True, kernels, done)
+        # latent layer: reparameterization and the analytic KL
+        c = kl_weight / b
+        if free_bits > 0:
+            keep = kl_elem.mean(dim=0) >= free_bits  # clamp(min=free_bits) passes these
+            c = c * keep.to(x.dtype)
+        # c is a number, or with free bits a (d,) vector: one weight per latent dimension
+        g_mu = torch.addcmul(dz, c, mu) if free_bits > 0 else torch.add(dz, mu, alpha=c)
+        # d logvar = (dz * eps * sigma + c * (sigma^2 - 1)) / 2
+        g_logvar = torch.addcmul((var - 1.0).mul_(0.5 * c), dz, noise, value=0.5)
+        g_stats = torch.cat((g_mu, g_logvar), dim=1)
+        w_stats.grad, b_stats.grad = stats_kernels.weight_grad(g_stats, h), g_stats.sum(dim=0)
+        if n_enc:
+            g = stats_kernels.input_grad(g_stats)
+        done(stats_layer)
+        if n_enc:
+            backward_hidden(0, n_enc, g, enc_acts, False, kernels, done)
+        return recon_sum, kl_sum
+
+    return step
 
 
 def _nothing(layer: nn.Linear) -> None:
     pass
 
 
-@torch.no_grad()
 def loss_and_gradients(
     model: VAE,
     x: torch.Tensor,
@@ -110,58 +185,10 @@ def loss_and_gradients(
     on_layer_done(layer) is called once per Linear layer, as soon as the backward pass is done
     with it: its .grad is final and its weights will not be read again in this call, so the
     callback may update them (vaelab.optim.LayerwiseAdam.step does). Without it the model's
-    weights are left unchanged.
+    weights are left unchanged. For many calls on one model, gradient_step(model) once.
     """
-    on_layer_done = on_layer_done or _nothing
-    b, d, act = x.shape[0], model.latent_dim, model.activation
-    enc, dec = _linears(model.encoder), _linears(model.decoder[0])
-    out_layer, stats_layer = model.decoder[1], model.to_stats
-
-    # forward
-    enc_in: list[torch.Tensor] = []
-    h = _forward(enc, x, act, enc_in)
-    enc_out = enc_in[1:] + [h]
-    stats = matmul.linear(h, stats_layer.weight, stats_layer.bias)
-    mu, logvar = stats[:, :d], stats[:, d:]
-    std = torch.exp(0.5 * logvar)
-    noise = std * eps  # sigma * eps, reused by the backward pass
-    z = mu + noise
-    dec_in: list[torch.Tensor] = []
-    h_dec = _forward(dec, z, act, dec_in)
-    dec_out = dec_in[1:] + [h_dec]
-    logits = matmul.linear(h_dec, out_layer.weight, out_layer.bias)
-
-    var = std * std
-    # KL per latent dimension, 1/2 (mu^2 + sigma^2 - 1 - logvar), as (B, d)
-    kl_elem = torch.addcmul(var - logvar, mu, mu).sub_(1.0).mul_(0.5)
-    kl_sum = kl_elem.sum()
-    # sum_i softplus(l) - x l: the BCE-with-logits of every pixel, summed
-    recon_sum = F.softplus(logits).sum() - torch.dot(x.reshape(-1), logits.reshape(-1))
-
-    # backward: decoder
-    g = torch.sigmoid(logits).sub_(x).mul_(recon_weight / b)  # d loss / d logits
-    _weight_grads(out_layer, g, h_dec)
-    g = matmul.input_grad(g, out_layer.weight)  # d loss / d h_dec
-    on_layer_done(out_layer)
-    dz = _backward(dec, g, dec_out, dec_in, act, need_input_grad=True,
-                   on_layer_done=on_layer_done)
-    # latent layer: reparameterization and the analytic KL
-    c = kl_weight / b
-    if free_bits > 0:
-        keep = kl_elem.mean(dim=0) >= free_bits  # clamp(min=free_bits) passes these
-        c = c * keep.to(x.dtype)
-    # c is a number, or with free bits a (d,) vector: one weight per latent dimension
-    g_mu = torch.addcmul(dz, c, mu) if free_bits > 0 else torch.add(dz, mu, alpha=c)
-    # d logvar = (dz * eps * sigma + c * (sigma^2 - 1)) / 2
-    g_logvar = torch.addcmul((var - 1.0).mul_(0.5 * c), dz, noise, value=0.5)
-    g_stats = torch.cat((g_mu, g_logvar), dim=1)
-    _weight_grads(stats_layer, g_stats, h)
-    g = matmul.input_grad(g_stats, stats_layer.weight) if enc else None
-    on_layer_done(stats_layer)
-    if enc:
-        _backward(enc, g, enc_out, enc_in, act, need_input_grad=False,
-                  on_layer_done=on_layer_done)
-    return recon_sum, kl_sum
+    return gradient_step(model)(x, eps, kl_weight=kl_weight, recon_weight=recon_weight,
+                                free_bits=free_bits, on_layer_done=on_layer_done)
 
 
 def autograd_gradients(model: VAE, x: torch.Tensor, eps: torch.Tensor,
