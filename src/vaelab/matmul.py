@@ -26,7 +26,8 @@ at 2 million, 128 x 400 x 40, and 1.5x faster at 5 million). The rule is fixed b
 shapes, never by a timing, so a run is reproducible bit for bit. Everything else (a GPU,
 float64 as in the gradient tests, ARM machines) uses torch's own products.
 Both agree to float32 precision (tests/test_matmul.py). No autograd here: these serve
-vaelab.vae_gradients' hand-written backward pass.
+vaelab.vae_gradients' hand-written backward pass, which takes each layer's three products
+from layer_products once per batch size instead of choosing the kernels on every call.
 """
 
 from __future__ import annotations
@@ -109,9 +110,10 @@ def layer_products(weight: torch.Tensor, bias: torch.Tensor | None = None,
                    activation: str | None = None, batch: int = 1) -> LayerProducts:
     """The products of the layer (weight, bias, activation) at ``batch`` rows, kernels chosen now.
 
-    What linear, input_grad and weight_grad compute (they call this), without their checks
-    and kernel choice on every call: a training loop makes the same products thousands of
-    times (vaelab.vae_gradients.gradient_step keeps one set per layer and batch size). The
+    What linear, input_grad and weight_grad compute (with the same kernels: they call this, or
+    for weight_grad the same choice), without their checks and kernel choice on every call: a
+    training loop makes the same products thousands of times
+    (vaelab.vae_gradients.gradient_step keeps one set per layer and batch size). The
     choice follows torch's oneDNN switch as it is now. weight and bias are held by reference,
     so their updates are seen; the operands are not checked.
     """
