@@ -48,8 +48,8 @@ def test_the_exact_lines_hold_for_any_q(seed):
 
 
 def test_a_q_that_misses_the_posterior_can_fail_the_importance_sampled_line():
-    # Why the test above draws a covering q: this narrow q gives importance weights whose
-    # sample standard error is far too small (seed 8 of the old, arbitrary-q version).
+    # Why the test above draws a covering q: a narrow, offset q (as some arbitrary ones were)
+    # gives importance weights whose sample standard error is far too small.
     m, x, _ = random_linear_gaussian(0)
     post = m.posterior(x)
     std = np.sqrt(np.diag(post.cov))

@@ -52,7 +52,7 @@ _TORCH_ACTIVATION = {"relu": torch.Tensor.relu_, "tanh": torch.Tensor.tanh_}  # 
 
 def uses_onednn(t: torch.Tensor, macs: int = ONEDNN_MIN_MACS) -> bool:
     """Whether a product of ``macs`` multiply-adds on tensors like ``t`` goes to oneDNN."""
-    # Cheapest tests first: this runs eleven times a training step.
+    # Cheapest tests first: the public products below ask on every call.
     return (macs >= ONEDNN_MIN_MACS and _ONEDNN_BUILT and t.dtype is torch.float32
             and t.is_cpu and torch._C._get_mkldnn_enabled())  # torch.backends.mkldnn.enabled
 

@@ -189,7 +189,7 @@ def train(
     opt = LayerwiseAdam(backward_groups(model), lr=lr)
     # The gradients of vae_loss, backpropagated by hand (checked against autograd in
     # tests/test_vae_gradients.py): no graph to record and walk.
-    loss_and_gradients = gradient_step(model)
+    backprop = gradient_step(model)
     sizes = [require_positive_int(_value_at(batch_size, e), "batch_size") for e in
              range(1, epochs + 1)]
     total_steps, step = sum(math.ceil(n / b) for b in sizes), 0
@@ -223,7 +223,7 @@ def train(
                     if lr_schedule == "cosine":
                         frac = step / max(total_steps - 1, 1)
                         opt.lr = lr_final + (lr - lr_final) * 0.5 * (1 + math.cos(math.pi * frac))
-                    recon_sum, kl_sum = loss_and_gradients(
+                    recon_sum, kl_sum = backprop(
                         xs[i : i + bsz], noise[i : i + bsz], kl_weight=beta,
                         recon_weight=recon_weight, free_bits=free_bits, on_layer_done=opt.step)
                     terms += (recon_sum, kl_sum)
