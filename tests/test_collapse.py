@@ -13,10 +13,10 @@ def model_with_two_used_dims() -> VAE:
     torch.manual_seed(0)
     model = VAE(latent_dim=4, hidden=(8,), input_dim=6)
     with torch.no_grad():
-        model.to_stats.weight.zero_()
-        model.to_stats.bias.zero_()
-        model.to_stats.weight[0, :] = 1.0
-        model.to_stats.weight[1, :] = -0.5
+        model.encoder[-1].weight.zero_()
+        model.encoder[-1].bias.zero_()
+        model.encoder[-1].weight[0, :] = 1.0
+        model.encoder[-1].weight[1, :] = -0.5
     return model
 
 
@@ -43,7 +43,7 @@ def test_a_collapsed_model_has_zero_reconstruction_spread():
     x = torch.rand(20, 6)
     assert reconstruction_spread(model, x) > 1e-4
     with torch.no_grad():
-        model.to_stats.weight.zero_()  # every input now gets q = N(0, I)
+        model.encoder[-1].weight.zero_()  # every input now gets q = N(0, I)
     assert reconstruction_spread(model, x) == pytest.approx(0.0, abs=1e-12)
     assert latent_usage(model, x).n_active == 0
 

@@ -71,7 +71,7 @@ def test_with_the_encoder_as_q_star_the_amortization_gap_is_only_noise():
 
 def test_frozen_restores_the_flags_even_after_an_error():
     model, *_ = setup()
-    model.decoder[0][0].weight.requires_grad_(False)
+    model.decoder[0].weight.requires_grad_(False)
     flags = [p.requires_grad for p in model.parameters()]
     with pytest.raises(RuntimeError), frozen(model):
         assert not any(p.requires_grad for p in model.parameters())
@@ -81,9 +81,8 @@ def test_frozen_restores_the_flags_even_after_an_error():
 
 @pytest.mark.parametrize("call, match", [
     (lambda m, x, mu, lv: optimise_local_posteriors(m, x, mu[:3], lv), r"mu0 must be .* \(12, 3\)"),
-    (lambda m, x, mu, lv: optimise_local_posteriors(m, x[:, :5], mu, lv), r"\(N, 20\)"),
+    (lambda m, x, mu, lv: optimise_local_posteriors(m, x[:, :5], mu, lv), r"\(B, 20\)"),
     (lambda m, x, mu, lv: optimise_local_posteriors(m, x.long(), mu, lv), "float tensor"),
-    (lambda m, x, mu, lv: optimise_local_posteriors("m", x, mu, lv), "vaelab.vae.VAE"),
     (lambda m, x, mu, lv: optimise_local_posteriors(m, x, mu, lv, steps=0), "steps"),
     (lambda m, x, mu, lv: optimise_local_posteriors(m, x, mu, lv, lr=-1), "lr"),
     (lambda m, x, mu, lv: inference_gaps(m, x, mu, lv, k=1), "k must be >= 2"),
@@ -93,3 +92,9 @@ def test_frozen_restores_the_flags_even_after_an_error():
 def test_bad_input_is_refused(call, match):
     with pytest.raises(ValueError, match=match):
         call(*setup())
+
+
+def test_something_that_is_not_a_vae_is_refused():
+    model, x, mu, lv = setup()
+    with pytest.raises(TypeError, match="encode"):
+        optimise_local_posteriors("m", x, mu, lv)

@@ -137,23 +137,35 @@ def test_refuses_a_checkpoint_from_another_configuration(tmp_path, capsys):
 
 
 def test_unreadable_or_foreign_checkpoints_are_refused(tmp_path):
-    config = {"batch_size": 20}
+    config = {key: 1 for key in rp.TRAINING_KEYS}
     bad = tmp_path / "bad.pt"
     bad.write_bytes(b"not a checkpoint")
-    with pytest.raises(ValueError, match="cannot read the checkpoint"):
+    with pytest.raises(ValueError, match="(?s)unreadable.*--run-dir"):
         rp.load_state(bad, config, torch.device("cpu"))
     foreign = tmp_path / "foreign.pt"
     torch.save({"weights": torch.zeros(2)}, foreign)
-    with pytest.raises(ValueError, match="not a reproduce checkpoint"):
+    with pytest.raises(ValueError, match="not a checkpoint of this version"):
         rp.load_state(foreign, config, torch.device("cpu"))
 
 
-def test_config_mismatch_names_each_differing_training_key_only():
-    saved = {"batch_size": 20, "adam_beta1": 0.99, "hidden": [200, 200], "k": 5000}
-    assert rp.config_mismatch(saved, dict(saved, k=10)) == []  # k is evaluation only
-    diffs = rp.config_mismatch(saved, dict(saved, batch_size=10, hidden=(200, 100)))
-    assert len(diffs) == 2 and any("batch_size" in d for d in diffs)
-    assert rp.config_mismatch(saved, dict(saved, hidden=(200, 200))) == []
+def test_only_training_keys_decide_whether_a_checkpoint_resumes():
+    saved = {key: 1 for key in rp.TRAINING_KEYS}
+    assert rp.training_config(dict(saved, k=10, stages=3)) == saved  # evaluation only
+    assert rp.training_config(dict(saved, batch_size=10)) != saved
+
+
+def test_each_stage_has_its_own_seed():
+    seeds = {rp.stage_seed(s, i) for s in range(3) for i in range(8)}
+    assert len(seeds) == 24
+
+
+def test_an_unwritable_run_folder_is_refused_before_training(tmp_path, capsys):
+    (tmp_path / "file").write_text("a file where the run folder should be")
+    code = rp.main(["--stages", "1", "--run-dir", str(tmp_path / "file" / "run"),
+                    "--epoch-scale", "0.1", "--train-subset", "100", "--k", "2",
+                    "--test-subset", "5", "--no-progress"])
+    err = capsys.readouterr().err
+    assert code == 2 and "cannot write checkpoints to" in err and "Traceback" not in err
 
 
 @pytest.mark.parametrize(
@@ -187,3 +199,7 @@ def test_bad_combinations_are_refused_with_advice(tmp_path, capsys):
     capsys.readouterr()
     code, _ = _run(tmp_path, "--stages", "1")
     assert code == 2 and "already holds 2 finished stages" in capsys.readouterr().err
+    # --fresh never deletes the old checkpoint before the new run has saved a stage
+    before = (tmp_path / "run" / rp.CHECKPOINT_NAME).read_bytes()
+    code, _ = _run(tmp_path, "--stages", "1", "--fresh", "--batch-size", "200")
+    assert code == 2 and (tmp_path / "run" / rp.CHECKPOINT_NAME).read_bytes() == before

@@ -168,7 +168,7 @@ def test_bad_latent_into_decode():
 
 def test_bad_loss_inputs():
     ok = torch.zeros(2, 3), torch.ones(2, 3), torch.zeros(2, 4), torch.zeros(2, 4)
-    with pytest.raises(ValueError, match="must match"):
+    with pytest.raises(ValueError, match="does not fit x"):
         vae_loss(torch.zeros(2, 4), *ok[1:])
     with pytest.raises(ValueError, match="float"):
         vae_loss(ok[0], torch.ones(2, 3, dtype=torch.int64), *ok[2:])
@@ -204,3 +204,67 @@ def test_recon_weight_scales_only_the_reconstruction_in_the_loss():
         torch.testing.assert_close(half.loss - kl_only.loss, 0.5 * full.recon.mean())
     torch.testing.assert_close(vae_loss(logits, x, mu, logvar, recon_weight=0.0).loss,
                                full.kl.mean())
+
+
+LOSS_OK = (torch.zeros(2, 3), torch.ones(2, 3), torch.zeros(2, 4), torch.zeros(2, 4))
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"kl_weight": -1.0}, "kl_weight"),
+    ({"kl_weight": float("nan")}, "kl_weight"),
+    ({"free_bits": float("nan")}, "free_bits"),
+    ({"free_bits": float("inf")}, "free_bits"),
+    ({"free_bits": -0.5}, "free_bits"),
+    ({"recon_weight": -1.0}, "recon_weight"),
+])
+def test_loss_weights_must_be_finite_and_non_negative(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        vae_loss(*LOSS_OK, **kwargs)
+
+
+def test_grey_levels_as_0_to_255_floats_or_nan_pixels_are_refused():
+    images = torch.tensor([[0.0, 128.0, 255.0], [3.0, 0.0, 1.0]])
+    with pytest.raises(ValueError, match=r"\[0, 1\].*255"):
+        vae_loss(LOSS_OK[0], images, *LOSS_OK[2:])
+    nan_pixel = torch.tensor([[0.0, float("nan"), 1.0], [1.0, 0.0, 1.0]])
+    with pytest.raises(ValueError, match="NaN"):
+        vae_loss(LOSS_OK[0], nan_pixel, *LOSS_OK[2:])
+
+
+@pytest.mark.parametrize("hidden", [400, "400", None])
+def test_hidden_must_be_a_sequence_of_sizes(hidden):
+    with pytest.raises(ValueError, match=r"hidden must be a sequence of layer sizes such as"):
+        VAE(hidden=hidden)
+
+
+def test_encoder_and_decoder_modules_and_a_likelihood_can_be_passed():
+    from torch import nn
+
+    from vaelab.decoder_likelihoods import LearnedVarianceGaussian
+
+    enc, dec = nn.Linear(6, 4), nn.Linear(2, 12)
+    model = VAE(latent_dim=2, input_dim=6, encoder=enc, decoder=dec,
+                likelihood=LearnedVarianceGaussian())
+    assert model.encoder is enc and model.decoder is dec and not model.default_mlp
+    mu, logvar = model.encode(torch.zeros(3, 6))
+    assert mu.shape == logvar.shape == (3, 2) and model.decode(mu).shape == (3, 12)
+    assert "LearnedVarianceGaussian" in repr(model)
+    with pytest.raises(TypeError, match="encoder must be"):
+        VAE(encoder="conv")
+    with pytest.raises(ValueError, match="init_output_bias needs a Bernoulli"):
+        model.init_output_bias(torch.zeros(6))
+    with pytest.raises(TypeError, match="likelihood must be"):
+        VAE(likelihood="gaussian")
+
+
+def test_the_loss_under_a_gaussian_likelihood_is_its_negative_log_density():
+    from vaelab.decoder_likelihoods import FixedVarianceGaussian
+
+    x, mean = torch.randn(4, 3), torch.randn(4, 3)
+    mu, logvar = torch.zeros(4, 2), torch.zeros(4, 2)
+    terms = vae_loss(mean, x, mu, logvar, likelihood=FixedVarianceGaussian(0.0))
+    expected = 0.5 * (x - mean).pow(2).sum(1) + 1.5 * math.log(2 * math.pi)
+    torch.testing.assert_close(terms.recon, expected)
+    with pytest.raises(ValueError, match="NaN or infinite"):
+        vae_loss(mean, x.masked_fill(x > 0, math.inf), mu, logvar,
+                 likelihood=FixedVarianceGaussian(0.0))

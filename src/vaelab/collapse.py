@@ -78,13 +78,13 @@ def latent_usage(
 def reconstruction_spread(model: VAE, x: torch.Tensor) -> float:
     """How much the reconstructions depend on the input: mean over x of ||r(x) - mean_x r||^2.
 
-    r(x) = sigmoid(decode(E_q[z|x])), the decoder's pixel means at the encoder's mean.
+    r(x) = the mean of p(x|z) at z = E_q[z|x] (pixel probabilities for a Bernoulli decoder).
     A collapsed model gives (nearly) the same image for every x, so this is ~ 0; compare
     with the same spread of the data, sum over pixels of Var_x(x_i).
     """
     _check_x(model, x)
     model.eval()
-    recon = torch.sigmoid(model.decode(model.encode(x)[0]))
+    recon = model.likelihood.mean(model.decode(model.encode(x)[0]))
     return float((recon - recon.mean(dim=0)).pow(2).sum(dim=1).mean())
 
 

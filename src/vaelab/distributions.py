@@ -1,20 +1,25 @@
-"""Gaussian and categorical distributions in float64 NumPy, with exact log-densities.
+"""Distributions with exact log-densities, and the reparameterization.
 
-They are the variational families q(z|x) of notebook 03 and the building blocks of
+In float64 NumPy, the variational families q(z|x) of notebook 03 and the building blocks of
 its latent models (``vaelab.latent_models``): a Gaussian N(mean, cov) with a full
 covariance (a diagonal one is the special case ``Gaussian.diagonal``), and a
 categorical distribution over {0, ..., K-1}.
+
+In torch, for the VAEs of notebooks 04-05: the diagonal Gaussian's log-density and the
+reparameterization z = mu + sigma * eps. ``LOG_2PI`` is the one copy of ln(2 pi).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import numpy as np
+import torch
 
 from vaelab.validation import require_generator, require_positive_int
 
-_LOG_2PI = float(np.log(2.0 * np.pi))
+LOG_2PI = math.log(2.0 * math.pi)
 
 
 def as_float_array(values: Sequence[float] | np.ndarray | float, name: str,
@@ -100,7 +105,7 @@ class Gaussian:
         diff = (pts - self.mean).reshape(-1, self.dim).T  # (d, n)
         white = np.linalg.solve(self.chol, diff)  # L^{-1} (z - m): a standard normal draw
         half_logdet = np.log(np.diag(self.chol)).sum()
-        out = -0.5 * self.dim * _LOG_2PI - half_logdet - 0.5 * (white**2).sum(axis=0)
+        out = -0.5 * self.dim * LOG_2PI - half_logdet - 0.5 * (white**2).sum(axis=0)
         return out.reshape(pts.shape[:-1])
 
     def sample(self, n: int, rng: np.random.Generator) -> np.ndarray:
@@ -111,7 +116,7 @@ class Gaussian:
 
     def entropy(self) -> float:
         """H[q] = -E_q[ln q(z)] = d/2 ln(2 pi e) + 1/2 ln det cov, in nats."""
-        return float(0.5 * self.dim * (_LOG_2PI + 1.0) + np.log(np.diag(self.chol)).sum())
+        return float(0.5 * self.dim * (LOG_2PI + 1.0) + np.log(np.diag(self.chol)).sum())
 
 
 class Categorical:
@@ -161,3 +166,29 @@ class Categorical:
     def entropy(self) -> float:
         """H[q] = -sum_k q_k ln q_k, in nats."""
         return -self.expect(self.log_prob(np.arange(self.size)))
+
+
+def reparameterize(
+    mu: torch.Tensor, logvar: torch.Tensor, eps: torch.Tensor | None = None
+) -> torch.Tensor:
+    """z = mu + sigma * eps with sigma = exp(logvar / 2), eps ~ N(0, I): shapes (..., d).
+
+    The noise is outside the network, so gradients flow to mu and logvar.
+    """
+    if mu.shape != logvar.shape:
+        raise ValueError(f"mu {tuple(mu.shape)} and logvar {tuple(logvar.shape)} must match")
+    if eps is None:
+        eps = torch.randn_like(mu)
+    elif eps.shape != mu.shape:
+        raise ValueError(f"eps {tuple(eps.shape)} must have the shape of mu {tuple(mu.shape)}")
+    return mu + torch.exp(0.5 * logvar) * eps
+
+
+def diagonal_gaussian_log_prob(
+    x: torch.Tensor, mean: torch.Tensor, logvar: torch.Tensor
+) -> torch.Tensor:
+    """ln N(x; mean, diag(exp(logvar))) summed over the last dimension: (..., D) -> (...).
+
+    Shapes must broadcast; a standard normal is mean = 0, logvar = 0.
+    """
+    return -0.5 * (LOG_2PI + logvar + (x - mean).pow(2) * torch.exp(-logvar)).sum(dim=-1)

@@ -16,12 +16,9 @@ import numpy as np
 import torch
 from scipy.special import logsumexp
 
-from vaelab.distributions import Gaussian
+from vaelab.distributions import LOG_2PI, Gaussian, reparameterize
 from vaelab.kl import gaussian_kl_standard_normal
-from vaelab.vae import reparameterize
 from vaelab.validation import require_generator, require_positive, require_positive_int
-
-_LOG_2PI = float(np.log(2.0 * np.pi))
 
 
 class Estimate(NamedTuple):
@@ -214,8 +211,8 @@ def reparameterized_elbo(
     z = reparameterize(mu.expand_as(eps), logvar.expand_as(eps), eps)
     if analytic_kl:
         return log_likelihood(z) - gaussian_kl_standard_normal(mu, logvar)
-    log_prior = -0.5 * (_LOG_2PI + z.pow(2)).sum(-1)
-    log_q = -0.5 * (_LOG_2PI + logvar + eps.pow(2)).sum(-1)  # (z - mu)^2 / sigma^2 = eps^2
+    log_prior = -0.5 * (LOG_2PI + z.pow(2)).sum(-1)
+    log_q = -0.5 * (LOG_2PI + logvar + eps.pow(2)).sum(-1)  # (z - mu)^2 / sigma^2 = eps^2
     return log_likelihood(z) + log_prior - log_q
 
 

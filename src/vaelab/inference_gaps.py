@@ -21,20 +21,21 @@ import numpy as np
 import torch
 
 from vaelab.elbo import Estimate, log_mean_exp_estimate, mc_estimate
-from vaelab.training import log_importance_weights
-from vaelab.vae import VAE, reparameterize, vae_loss
+from vaelab.evaluation import log_importance_weights, negative_elbo
+from vaelab.vae import VAE, check_vae_interface
 from vaelab.validation import require_positive, require_positive_int
+
+__all__ = ["frozen", "negative_elbo", "optimise_local_posteriors", "InferenceGaps",
+           "inference_gaps"]
 
 
 def _check_inputs(model: VAE, x: torch.Tensor, mu0: torch.Tensor, logvar0: torch.Tensor,
                   names: tuple[str, str] = ("mu0", "logvar0")) -> None:
-    if not isinstance(model, VAE):
-        raise ValueError(f"model must be a vaelab.vae.VAE, got {type(model).__name__}")
-    if not isinstance(x, torch.Tensor) or not x.is_floating_point() or x.ndim != 2:
-        raise ValueError("x must be a float tensor (N, D) of binary images")
-    if x.shape[1] != model.input_dim or x.shape[0] == 0:
-        raise ValueError(f"x must have shape (N, {model.input_dim}), got {tuple(x.shape)}")
-    want = (x.shape[0], model.latent_dim)
+    check_vae_interface(model)
+    model.likelihood.check_data(x)
+    with torch.no_grad():
+        latent_dim = model.encode(x[:1])[0].shape[1]
+    want = (x.shape[0], latent_dim)
     for t, name in zip((mu0, logvar0), names, strict=True):
         if not isinstance(t, torch.Tensor) or tuple(t.shape) != want:
             shape = tuple(t.shape) if isinstance(t, torch.Tensor) else type(t).__name__
@@ -51,18 +52,6 @@ def frozen(model: torch.nn.Module) -> Iterator[torch.nn.Module]:
     finally:
         for p, flag in zip(model.parameters(), flags, strict=True):
             p.requires_grad_(flag)
-
-
-def negative_elbo(
-    model: VAE, x: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor, samples: int = 1
-) -> torch.Tensor:
-    """Per-image negative ELBO (N,) of q = N(mu, diag(exp(logvar))), with ``samples``
-    reparameterized draws each (the KL is analytic): the loss of ``vaelab.vae.vae_loss``."""
-    samples = require_positive_int(samples, "samples")
-    mu_s, logvar_s = mu.repeat(samples, 1), logvar.repeat(samples, 1)  # (S * N, d)
-    terms = vae_loss(model.decode(reparameterize(mu_s, logvar_s)), x.repeat(samples, 1),
-                     mu_s, logvar_s)
-    return (terms.recon + terms.kl).view(samples, -1).mean(dim=0)
 
 
 def optimise_local_posteriors(
@@ -135,7 +124,7 @@ def inference_gaps(
     """Measure both gaps on images x (N, D), given their optimised q* = (mu_local, logvar_local).
 
     Each ELBO is the mean of k log-weights ln p(x, z) - ln q(z|x), z ~ q (encoder or q*);
-    ln p(x) is the log-mean-exp of q*'s k weights (``vaelab.training.log_importance_weights``).
+    ln p(x) is the log-mean-exp of q*'s k weights (``vaelab.evaluation.log_importance_weights``).
     Standard errors: std/sqrt(k) per image (delta method for ln p(x)), in quadrature over
     images; a gap's error adds its two terms' errors in quadrature.
     """

@@ -29,11 +29,9 @@ import torch
 import torch.nn.functional as F
 from scipy.special import logsumexp
 
-from vaelab.distributions import Categorical, Gaussian, as_float_array
+from vaelab.distributions import LOG_2PI, Categorical, Gaussian, as_float_array
 from vaelab.kl import gaussian_kl_full, gaussian_kl_standard_normal
 from vaelab.validation import require_generator, require_positive, require_positive_int
-
-_LOG_2PI = float(np.log(2.0 * np.pi))
 
 ArrayOrTensor = np.ndarray | torch.Tensor
 
@@ -90,7 +88,7 @@ class _StandardNormalPrior:
     def log_prior(self, z: ArrayOrTensor | Sequence[float]) -> ArrayOrTensor:
         """ln N(z; 0, I). z: (..., d) -> (...)."""
         z = _latent(z, self.latent_dim)
-        return -0.5 * (self.latent_dim * _LOG_2PI + (z * z).sum(-1))
+        return -0.5 * (self.latent_dim * LOG_2PI + (z * z).sum(-1))
 
     def log_joint(self, x: Any, z: ArrayOrTensor | Sequence[float]) -> ArrayOrTensor:
         """ln p(x, z) = ln p(x|z) + ln p(z). z: (..., d) -> (...)."""
@@ -105,7 +103,7 @@ class _StandardNormalPrior:
     def expected_log_prior(self, q: Gaussian) -> float:
         """E_q[ln p(z)] = -d/2 ln(2 pi) - 1/2 (||m||^2 + tr S) for q = N(m, S)."""
         q = self._gaussian_q(q)
-        return float(-0.5 * (self.latent_dim * _LOG_2PI + q.mean @ q.mean + np.trace(q.cov)))
+        return float(-0.5 * (self.latent_dim * LOG_2PI + q.mean @ q.mean + np.trace(q.cov)))
 
     def kl_to_prior(self, q: Gaussian) -> float:
         """KL(q || N(0, I)) in closed form (``vaelab.kl``)."""
@@ -155,7 +153,7 @@ class LinearGaussianModel(_StandardNormalPrior):
         x, z = self._x(x), _latent(z, self.latent_dim)
         r = _like(x, z) - self.decoder_mean(z)
         s2 = self.noise_std**2
-        return -0.5 * self.data_dim * (_LOG_2PI + np.log(s2)) - 0.5 * (r * r).sum(-1) / s2
+        return -0.5 * self.data_dim * (LOG_2PI + np.log(s2)) - 0.5 * (r * r).sum(-1) / s2
 
     def marginal(self) -> Gaussian:
         """p(x) = N(b, W W^T + s^2 I)."""
@@ -188,7 +186,7 @@ class LinearGaussianModel(_StandardNormalPrior):
         s2 = self.noise_std**2
         r = x - self.W @ q.mean - self.b
         spread = np.trace(self.W @ q.cov @ self.W.T)
-        return float(-0.5 * self.data_dim * (_LOG_2PI + np.log(s2)) - 0.5 * (r @ r + spread) / s2)
+        return float(-0.5 * self.data_dim * (LOG_2PI + np.log(s2)) - 0.5 * (r @ r + spread) / s2)
 
     def kl_to_posterior(self, x: np.ndarray | Sequence[float], q: Gaussian) -> float:
         """KL(q || p(z|x)) in closed form (both are Gaussians)."""
@@ -263,7 +261,7 @@ class NonlinearModel1D(_StandardNormalPrior):
             return bernoulli_log_likelihood(_like(x, f), f)
         r = _like(x, f) - f
         s2 = self.noise_std**2
-        return -0.5 * self.data_dim * (_LOG_2PI + np.log(s2)) - 0.5 * (r * r).sum(-1) / s2
+        return -0.5 * self.data_dim * (LOG_2PI + np.log(s2)) - 0.5 * (r * r).sum(-1) / s2
 
     def _log_joint_grid(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """A fine z grid covering the posterior's mass, and ln p(x, z) on it."""

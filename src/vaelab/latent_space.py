@@ -1,7 +1,9 @@
 """What a trained VAE's latent space gives back: reconstructions, prior samples, grids, paths.
 
 Plain tensor functions behind notebook 04's figures and its latent explorer widget
-(vaelab.widgets.vae), tested directly. Images are (n, input_dim) pixel probabilities.
+(vaelab.widgets.vae), tested directly. What a decoder "gives back" at z is the mean of
+p(x|z) (``model.likelihood.mean``): pixel probabilities for a Bernoulli decoder, the
+Gaussian's mean for real-valued data.
 """
 
 from __future__ import annotations
@@ -14,9 +16,9 @@ from vaelab.validation import require_positive, require_positive_int
 
 @torch.inference_mode()
 def reconstruct(model: VAE, x: torch.Tensor) -> torch.Tensor:
-    """Pixel probabilities (B, D) decoded from the mean of q(z|x) for images x (B, D)."""
+    """The mean of p(x|z) (B, D) at z = the mean of q(z|x), for images x (B, D)."""
     mu, _ = model.encode(x.to(torch.float32))
-    return torch.sigmoid(model.decode(mu))
+    return model.likelihood.mean(model.decode(mu))
 
 
 @torch.inference_mode()
@@ -30,15 +32,16 @@ def encode_means(model: VAE, x: torch.Tensor, batch_size: int = 2000) -> torch.T
 def sample_prior(
     model: VAE, n: int, seed: int = 0
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """n draws z ~ N(0, I) decoded: (mean images (n, D) in [0, 1], Bernoulli draws (n, D) {0, 1}).
+    """n draws z ~ N(0, I) decoded: (means of p(x|z) (n, D), draws x ~ p(x|z) (n, D)).
 
-    The mean image is what the decoder believes; the Bernoulli draw is a sample of x itself.
+    The mean is what the decoder believes (pixel probabilities for a Bernoulli decoder);
+    the draw is a sample of x itself (binary pixels for a Bernoulli decoder).
     """
     n = require_positive_int(n, "n")
     gen = torch.Generator().manual_seed(seed)
     z = torch.randn(n, model.latent_dim, generator=gen)
-    probs = torch.sigmoid(model.decode(z))
-    return probs, (torch.rand(probs.shape, generator=gen) < probs).float()
+    params = model.decode(z)
+    return model.likelihood.mean(params), model.likelihood.sample(params, generator=gen)
 
 
 def latent_grid(n: int, span: float = 3.0) -> torch.Tensor:
@@ -55,7 +58,7 @@ def decode_grid(model: VAE, n: int = 15, span: float = 3.0) -> torch.Tensor:
     """The decoded manifold of a 2-D latent model: probabilities (n, n, D) over latent_grid."""
     if model.latent_dim != 2:
         raise ValueError(f"the manifold needs a model with latent_dim 2, got {model.latent_dim}")
-    return torch.sigmoid(model.decode(latent_grid(n, span))).reshape(n, n, -1)
+    return model.likelihood.mean(model.decode(latent_grid(n, span))).reshape(n, n, -1)
 
 
 @torch.inference_mode()
@@ -64,7 +67,7 @@ def decode_point(model: VAE, z: tuple[float, ...] | list[float]) -> torch.Tensor
     point = torch.as_tensor(z, dtype=torch.float32).reshape(1, -1)
     if point.shape[1] != model.latent_dim or not torch.isfinite(point).all():
         raise ValueError(f"z must be {model.latent_dim} finite numbers, got {z!r}")
-    return torch.sigmoid(model.decode(point))[0]
+    return model.likelihood.mean(model.decode(point))[0]
 
 
 @torch.inference_mode()
@@ -74,4 +77,4 @@ def interpolate(model: VAE, x_a: torch.Tensor, x_b: torch.Tensor, steps: int = 1
     steps = require_positive_int(steps, "steps")
     ends = encode_means(model, torch.stack([x_a.reshape(-1), x_b.reshape(-1)]))
     t = torch.linspace(0, 1, steps)[:, None]
-    return torch.sigmoid(model.decode((1 - t) * ends[0] + t * ends[1]))
+    return model.likelihood.mean(model.decode((1 - t) * ends[0] + t * ends[1]))

@@ -14,6 +14,7 @@ from typing import NamedTuple
 import numpy as np
 from scipy import optimize, special, stats
 
+from vaelab.distributions import LOG_2PI
 from vaelab.validation import (
     as_counts,
     as_finite_array,
@@ -21,8 +22,6 @@ from vaelab.validation import (
     require_positive,
     require_positive_int,
 )
-
-_LOG_2PI = float(np.log(2.0 * np.pi))
 
 ArrayLike = Sequence[float] | np.ndarray | float
 
@@ -91,7 +90,7 @@ def gaussian_log_density(x: ArrayLike, mu: ArrayLike, sigma: ArrayLike) -> np.nd
     m = _params(mu, "mu", positive=False)[..., None]
     s = _params(sigma, "sigma", positive=True)[..., None]
     z = (data - m) / s
-    return -0.5 * _LOG_2PI - np.log(s) - 0.5 * z * z
+    return -0.5 * LOG_2PI - np.log(s) - 0.5 * z * z
 
 
 def gaussian_log_likelihood(

@@ -1,9 +1,14 @@
-"""The variational autoencoder: encoder, decoder, reparameterization and the per-image loss.
+"""The variational autoencoder: an encoder for q(z|x), a decoder, a likelihood p(x|z), and its loss.
 
-q(z|x) = N(mu(x), diag(exp(logvar(x))))     an MLP encoder gives mu and logvar
-p(x|z) = prod_i Bernoulli(x_i; sigmoid(logits_i(z)))     an MLP decoder gives the logits
-loss(x) = BCE-with-logits summed over pixels (the reconstruction term, -E_q ln p(x|z))
-          + KL(q(z|x) || N(0, I))              (analytic, from vaelab.kl)
+q(z|x) = N(mu(x), diag(exp(logvar(x))))     the encoder gives mu and logvar side by side
+p(x|z) = the likelihood, with parameters decoder(z)     (Bernoulli logits by default)
+p(z)   = N(0, I)
+loss(x) = -ln p(x|z) at one reparameterized z (the reconstruction term)
+          + KL(q(z|x) || N(0, I))            (analytic, from vaelab.kl)
+
+Any ``nn.Module`` with ``encode(x) -> (mu, logvar)``, ``decode(z) -> likelihood parameters``
+and a ``likelihood`` attribute trains (``vaelab.training.train``) and is scored
+(``vaelab.evaluation``) like ``VAE`` itself.
 """
 
 from __future__ import annotations
@@ -12,25 +17,34 @@ from collections.abc import Sequence
 from typing import NamedTuple
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
+from vaelab.decoder_likelihoods import Bernoulli, Likelihood, check_likelihood
+from vaelab.distributions import reparameterize
 from vaelab.kl import gaussian_kl_standard_normal
 from vaelab.validation import require_positive_int
+
+__all__ = ["VAE", "LossTerms", "vae_loss", "model_loss", "reparameterize", "check_vae_interface"]
 
 ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh}
 
 
-def _mlp(sizes: Sequence[int], activation: str) -> nn.Sequential:
+def _mlp(sizes: Sequence[int], activation: str) -> list[nn.Module]:
     """Linear layers between consecutive sizes, the activation after each one."""
     layers: list[nn.Module] = []
     for n_in, n_out in zip(sizes[:-1], sizes[1:], strict=True):
         layers += [nn.Linear(n_in, n_out), ACTIVATIONS[activation]()]
-    return nn.Sequential(*layers)
+    return layers
 
 
 class VAE(nn.Module):
-    """MLP VAE for binary images flattened to (B, input_dim)."""
+    """A VAE for data flattened to (B, input_dim).
+
+    By default the encoder and decoder are MLPs built from the sizes (hidden layers of
+    ``hidden`` units, ``activation`` after each); pass ``encoder=`` / ``decoder=`` modules for
+    other networks: encoder(x) must give (B, 2 * latent_dim) = [mu, logvar], decoder(z) the
+    likelihood's parameters (B, params_per_dim * input_dim).
+    """
 
     def __init__(
         self,
@@ -38,35 +52,55 @@ class VAE(nn.Module):
         hidden: Sequence[int] = (400,),
         input_dim: int = 784,
         activation: str = "relu",
+        likelihood: Likelihood | None = None,
+        encoder: nn.Module | None = None,
+        decoder: nn.Module | None = None,
     ) -> None:
         super().__init__()
-        latent_dim = require_positive_int(latent_dim, "latent_dim")
-        input_dim = require_positive_int(input_dim, "input_dim")
-        hidden = tuple(require_positive_int(h, "each hidden size") for h in hidden)
+        self.latent_dim = require_positive_int(latent_dim, "latent_dim")
+        self.input_dim = require_positive_int(input_dim, "input_dim")
+        if isinstance(hidden, str) or not isinstance(hidden, Sequence):
+            raise ValueError(f"hidden must be a sequence of layer sizes such as (400,) or "
+                             f"(200, 200), got {hidden!r}")
+        self.hidden = tuple(require_positive_int(h, "each hidden size") for h in hidden)
         if activation not in ACTIVATIONS:
             raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, got {activation!r}")
-        self.latent_dim, self.input_dim = latent_dim, input_dim
-        self.hidden, self.activation = hidden, activation
-        self.encoder = _mlp((input_dim, *hidden), activation)
-        # One layer gives mu and logvar side by side: one matrix product instead of two.
-        self.to_stats = nn.Linear(hidden[-1] if hidden else input_dim, 2 * latent_dim)
-        self.decoder = nn.Sequential(
-            _mlp((latent_dim, *hidden[::-1]), activation),
-            nn.Linear(hidden[0] if hidden else latent_dim, input_dim),  # logits: no activation
-        )
+        self.activation = activation
+        self.likelihood = check_likelihood(Bernoulli() if likelihood is None else likelihood)
+        for net, name in ((encoder, "encoder"), (decoder, "decoder")):
+            if net is not None and not isinstance(net, nn.Module):
+                raise TypeError(f"{name} must be a torch.nn.Module, got {type(net).__name__}")
+        d, h = self.latent_dim, self.hidden
+        self.default_mlp = encoder is None and decoder is None  # what vaelab.fastcpu knows
+        # Built in this order (encoder, then decoder) so that a seed gives the same weights.
+        if encoder is None:
+            encoder = nn.Sequential(
+                *_mlp((self.input_dim, *h), activation),
+                nn.Linear(h[-1] if h else self.input_dim, 2 * d),  # [mu, logvar]: one product
+            )
+        if decoder is None:
+            hidden_layers = _mlp((d, *h[::-1]), activation)
+            out = nn.Linear(h[0] if h else d, self.likelihood.params_per_dim * self.input_dim)
+            self.likelihood.init_output_layer(out)
+            decoder = nn.Sequential(*hidden_layers, out)  # no activation on the parameters
+        self.encoder, self.decoder = encoder, decoder
+
+    def extra_repr(self) -> str:
+        return f"likelihood={self.likelihood!r}"
 
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """x (B, input_dim) float -> mu (B, d), logvar (B, d) of q(z|x)."""
         _check_batch(x, self.input_dim, "x")
-        return self.to_stats(self.encoder(x)).chunk(2, dim=-1)
+        mu, logvar = self.encoder(x).chunk(2, dim=-1)
+        return mu, logvar
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
-        """z (B, d) -> Bernoulli logits (B, input_dim) of p(x|z)."""
+        """z (B, d) -> the likelihood's parameters (B, params_per_dim * input_dim)."""
         _check_batch(z, self.latent_dim, "z")
         return self.decoder(z)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """x (B, input_dim) -> (logits (B, input_dim), mu (B, d), logvar (B, d)), one z each."""
+        """x (B, input_dim) -> (decoder output, mu (B, d), logvar (B, d)), one z each."""
         mu, logvar = self.encode(x)
         return self.decode(reparameterize(mu, logvar)), mu, logvar
 
@@ -74,8 +108,13 @@ class VAE(nn.Module):
     def init_output_bias(self, mean_image: torch.Tensor, eps: float = 1e-3) -> None:
         """Set the decoder's output bias to logit(mean_image) (clamped to [eps, 1 - eps]).
 
-        The untrained decoder then already outputs the average digit (IWAE paper's trick).
+        The untrained decoder then already outputs the average image (IWAE paper's trick).
+        Needs a Bernoulli likelihood and a decoder that ends in a Linear layer.
         """
+        out = self.decoder[-1] if isinstance(self.decoder, nn.Sequential) else None
+        if not isinstance(self.likelihood, Bernoulli) or not isinstance(out, nn.Linear):
+            raise ValueError("init_output_bias needs a Bernoulli likelihood and a decoder ending "
+                             "in an nn.Linear layer (the default MLP): leave it off for this model")
         mean_image = torch.as_tensor(mean_image, dtype=torch.float32).reshape(-1)
         if mean_image.numel() != self.input_dim:
             raise ValueError(
@@ -83,24 +122,7 @@ class VAE(nn.Module):
             )
         if not torch.all((mean_image >= 0) & (mean_image <= 1)):
             raise ValueError("mean_image must hold pixel probabilities in [0, 1]")
-        out = self.decoder[-1]
         out.bias.copy_(torch.logit(mean_image.clamp(eps, 1 - eps)).to(out.bias))
-
-
-def reparameterize(
-    mu: torch.Tensor, logvar: torch.Tensor, eps: torch.Tensor | None = None
-) -> torch.Tensor:
-    """z = mu + sigma * eps with sigma = exp(logvar / 2), eps ~ N(0, I): shapes (..., d).
-
-    The noise is outside the network, so gradients flow to mu and logvar.
-    """
-    if mu.shape != logvar.shape:
-        raise ValueError(f"mu {tuple(mu.shape)} and logvar {tuple(logvar.shape)} must match")
-    if eps is None:
-        eps = torch.randn_like(mu)
-    elif eps.shape != mu.shape:
-        raise ValueError(f"eps {tuple(eps.shape)} must have the shape of mu {tuple(mu.shape)}")
-    return mu + torch.exp(0.5 * logvar) * eps
 
 
 class LossTerms(NamedTuple):
@@ -112,32 +134,34 @@ class LossTerms(NamedTuple):
 
 
 def vae_loss(
-    logits: torch.Tensor,
+    params: torch.Tensor,
     x: torch.Tensor,
     mu: torch.Tensor,
     logvar: torch.Tensor,
     kl_weight: float = 1.0,
     free_bits: float = 0.0,
     recon_weight: float = 1.0,
+    likelihood: Likelihood | None = None,
 ) -> LossTerms:
     """Negative ELBO per image = recon + KL; loss = batch mean of recon + kl_weight * KL.
 
-    logits, x: (B, D); mu, logvar: (B, d). free_bits > 0 floors each latent
-    dimension's batch-mean KL in the loss at that many nats (Kingma et al. 2016);
-    the reported kl is always the true KL. recon_weight = 0 trains on the KL alone
-    (notebook 05's "KL only" model); the reported recon is always the true term.
+    params: the decoder's output at one z per image (Bernoulli logits (B, D) by default; pass
+    ``likelihood`` for another); x: (B, D); mu, logvar: (B, d). free_bits > 0 floors each latent
+    dimension's batch-mean KL in the loss at that many nats (Kingma et al. 2016); the reported
+    kl is always the true KL. recon_weight = 0 trains on the KL alone (notebook 05's "KL only"
+    model); the reported recon is always the true term.
     """
-    _check_batch(logits, -1, "logits")
-    _check_batch(x, -1, "x")
-    if logits.shape != x.shape:
-        raise ValueError(f"logits {tuple(logits.shape)} and x {tuple(x.shape)} must match")
-    if mu.ndim != 2 or mu.shape[0] != x.shape[0] or mu.shape != logvar.shape:
-        raise ValueError(
-            f"mu and logvar must both be (B, d) with B = {x.shape[0]}, "
-            f"got {tuple(mu.shape)} and {tuple(logvar.shape)}"
-        )
-    # Sum over pixels: the likelihood of the whole image (a mean would shrink it 784 times).
-    recon = F.binary_cross_entropy_with_logits(logits, x, reduction="none").sum(dim=-1)
+    likelihood = check_likelihood(Bernoulli() if likelihood is None else likelihood)
+    _check_loss_inputs(params, x, mu, logvar, likelihood)
+    _check_weights(kl_weight, free_bits, recon_weight)
+    return _loss_terms(params, x, mu, logvar, likelihood, kl_weight, free_bits, recon_weight)
+
+
+def _loss_terms(params, x, mu, logvar, likelihood, kl_weight, free_bits, recon_weight
+                ) -> LossTerms:
+    # -ln p(x|z), summed over pixels: the likelihood of the whole image (a mean would shrink
+    # it 784 times).
+    recon = -likelihood.log_prob(x, params)
     if free_bits > 0:
         # Per-dimension KL (B, d): the package formula applied to one dimension at a time.
         kl_dims = gaussian_kl_standard_normal(mu.unsqueeze(-1), logvar.unsqueeze(-1))
@@ -148,6 +172,75 @@ def vae_loss(
         kl = gaussian_kl_standard_normal(mu, logvar)
         loss = (recon_weight * recon + kl_weight * kl).mean()
     return LossTerms(loss, recon, kl)
+
+
+def model_loss(
+    model: nn.Module,
+    x: torch.Tensor,
+    kl_weight: float = 1.0,
+    free_bits: float = 0.0,
+    recon_weight: float = 1.0,
+) -> LossTerms:
+    """vae_loss of ``model`` on a batch x (B, D): encode, one reparameterized z, decode.
+
+    What one training step minimises, for any model with the VAE interface. The values of x
+    are not checked here (the training loop checks its data set once).
+    """
+    mu, logvar = model.encode(x)
+    params = model.decode(reparameterize(mu, logvar))
+    return _loss_terms(params, x, mu, logvar, model.likelihood, kl_weight, free_bits,
+                       recon_weight)
+
+
+def check_vae_interface(model: object) -> nn.Module:
+    """``model`` if it has what training and evaluation use, else a TypeError naming the gap."""
+    missing = [name for name in ("encode", "decode") if not callable(getattr(model, name, None))]
+    if not isinstance(model, nn.Module) or missing or not hasattr(model, "likelihood"):
+        what = ", ".join(missing + ([] if hasattr(model, "likelihood") else ["likelihood"]))
+        raise TypeError(
+            f"model must be a torch.nn.Module with encode(x) -> (mu, logvar), decode(z) -> the "
+            f"likelihood's parameters, and a likelihood attribute (such as "
+            f"vaelab.decoder_likelihoods.Bernoulli()); {type(model).__name__} lacks "
+            f"{what or 'nothing but is not an nn.Module'}"
+        )
+    check_likelihood(model.likelihood)
+    return model
+
+
+def _check_weights(kl_weight: float, free_bits: float, recon_weight: float) -> None:
+    """Loss weights: finite numbers >= 0 (a negative weight rewards the term it should cost)."""
+    for value, name, what in ((kl_weight, "kl_weight", "the KL term's weight"),
+                              (free_bits, "free_bits", "nats per latent dimension"),
+                              (recon_weight, "recon_weight", "the reconstruction's weight")):
+        ok = isinstance(value, int | float) and not isinstance(value, bool)
+        if not ok or not value >= 0 or value == float("inf"):
+            raise ValueError(f"{name} ({what}) must be a finite number >= 0, got {value!r}")
+
+
+def _check_loss_inputs(params: torch.Tensor, x: torch.Tensor, mu: torch.Tensor,
+                       logvar: torch.Tensor, likelihood: Likelihood) -> None:
+    _check_batch(params, -1, "the decoder output")
+    _check_batch(x, -1, "x")
+    if params.shape != (x.shape[0], likelihood.params_per_dim * x.shape[1]):
+        raise ValueError(
+            f"the decoder output {tuple(params.shape)} does not fit x {tuple(x.shape)} under "
+            f"{likelihood!r}: it needs {likelihood.params_per_dim} value(s) per dimension of x"
+        )
+    if mu.ndim != 2 or mu.shape[0] != x.shape[0] or mu.shape != logvar.shape:
+        raise ValueError(
+            f"mu and logvar must both be (B, d) with B = {x.shape[0]}, "
+            f"got {tuple(mu.shape)} and {tuple(logvar.shape)}"
+        )
+    if likelihood.binary:
+        lo, hi = torch.aminmax(x.detach()) if x.numel() else (torch.zeros(()), torch.zeros(()))
+        if not (lo >= 0 and hi <= 1):  # also False for NaN
+            raise ValueError(
+                f"x must hold pixel values in [0, 1] for a Bernoulli likelihood, got values "
+                f"from {lo.item():.4g} to {hi.item():.4g}: divide uint8 images by 255 "
+                "(vaelab.mnist.to_unit_float) and binarize them; NaN is not allowed"
+            )
+    elif not bool(torch.isfinite(x).all()):
+        raise ValueError("x contains NaN or infinite values: remove or replace them")
 
 
 def _check_batch(t: torch.Tensor, width: int, name: str) -> None:

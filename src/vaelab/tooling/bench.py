@@ -7,7 +7,9 @@ Measures, in one run on this machine:
   (vaelab.training.NOTEBOOK_MODEL / NOTEBOOK_TRAINING, no progress bar): train_seconds,
   test_neg_elbo and test_nll (importance-sampled, k = 1000, full test set binarized with
   seed 0);
-- one epoch of 784-400-20 at batch 128 with vaelab.training.train (epoch_seconds) and with
+- one epoch of 784-400-20 at batch 128 with vaelab.training.train (epoch_seconds, with
+  backend="auto": the accelerator's step, vaelab.fastcpu, where it supports the model;
+  epoch_seconds_autograd with backend="autograd", the plain PyTorch step) and with
   the standard tutorial loop (reference_epoch_seconds): pytorch/examples vae/main.py, its
   model and loss, grey pixels, loss.item() every step, fed by a DataLoader over
   torchvision's MNIST Dataset with transforms.ToTensor(): each image goes uint8 -> PIL image
@@ -24,7 +26,10 @@ Measures, in one run on this machine:
   gemm_products_us every product's time. train_gflops is the rate training achieves
   counting the same products, and gemm_fraction = train_gflops / gemm_gflops;
 - where oneDNN is used, epoch_seconds_torch_matmul: the same epoch with torch's switch for
-  oneDNN off, every product through torch.mm (what the kernel choice is worth).
+  oneDNN off, every product through torch.mm (what the kernel choice is worth);
+- conv_epoch_seconds: an epoch of a small convolutional VAE a student might write
+  (StudentConvVAE, trained through the same train with the plain step), timed on a tenth of
+  the training set in one round and scaled to 60000 images (reported, no target).
 
 This machine kind is a 2-vCPU virtual machine whose speed drifts by tens of percent from
 minute to minute (other tenants). So the epoch, reference and GEMM timings are taken in
@@ -59,18 +64,13 @@ from PIL import Image
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
-from vaelab import matmul
+from vaelab.decoder_likelihoods import Bernoulli
+from vaelab.devices import choose_device
+from vaelab.evaluation import evaluate, iw_log_likelihood
+from vaelab.fastcpu import matmul
 from vaelab.kl import gaussian_kl_standard_normal
 from vaelab.mnist import binarized_test_set, load_mnist
-from vaelab.training import (
-    NOTEBOOK_MODEL,
-    NOTEBOOK_TRAINING,
-    evaluate,
-    init_model,
-    iw_log_likelihood,
-    pick_device,
-    train,
-)
+from vaelab.training import NOTEBOOK_MODEL, NOTEBOOK_TRAINING, init_model, train
 from vaelab.vae import VAE
 from vaelab.validation import require_positive_int
 
@@ -79,6 +79,7 @@ TARGETS = {  # key: (comparison, bound)
     "test_neg_elbo": ("<=", 100.0),
     "train_seconds": ("<=", 60.0),
     "speedup_vs_reference": (">=", 2.5),
+    "speedup_autograd_vs_reference": (">=", 2.0),
     "gemm_fraction": (">=", 0.6),
 }
 LAYERS = [(784, 400), (400, 40), (20, 400), (400, 784)]  # the Linear layers of 784-400-20
@@ -274,17 +275,40 @@ def reference_epoch(images: torch.Tensor, labels: torch.Tensor, device: torch.de
     return time.perf_counter() - start
 
 
-def our_epoch(model: VAE, images: torch.Tensor, device: torch.device, seed: int,
-              onednn: bool = True) -> float:
+def our_epoch(model: nn.Module, images: torch.Tensor, device: torch.device, seed: int,
+              onednn: bool = True, backend: str = "auto") -> float:
     """Seconds for one epoch of vaelab.training.train at batch 128 (the model keeps training).
 
-    onednn=False: with torch's switch for oneDNN off, so that vaelab.matmul falls back to
-    torch.mm for every product (what the kernel choice is worth).
+    onednn=False: with torch's switch for oneDNN off, so that vaelab.fastcpu.matmul falls back
+    to torch.mm for every product (what the kernel choice is worth).
     """
     with matmul.onednn_enabled(onednn):
         hist = train(model, images, epochs=1, batch_size=128, device=device, progress=False,
-                     seed=seed)
+                     seed=seed, backend=backend)
     return hist[0]["seconds"]
+
+
+class StudentConvVAE(nn.Module):
+    """A small convolutional VAE as a student would write it: encode, decode, likelihood."""
+
+    def __init__(self, latent_dim: int = 20) -> None:
+        super().__init__()
+        self.likelihood, self.latent_dim, self.input_dim = Bernoulli(), latent_dim, 784
+        self.enc = nn.Sequential(
+            nn.Conv2d(1, 16, 4, stride=2, padding=1), nn.ReLU(),   # 16 x 14 x 14
+            nn.Conv2d(16, 32, 4, stride=2, padding=1), nn.ReLU(),  # 32 x 7 x 7
+            nn.Flatten(), nn.Linear(32 * 7 * 7, 2 * latent_dim))
+        self.dec = nn.Sequential(
+            nn.Linear(latent_dim, 32 * 7 * 7), nn.ReLU(), nn.Unflatten(1, (32, 7, 7)),
+            nn.ConvTranspose2d(32, 16, 4, stride=2, padding=1), nn.ReLU(),
+            nn.ConvTranspose2d(16, 1, 4, stride=2, padding=1), nn.Flatten())
+
+    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        mu, logvar = self.enc(x.view(-1, 1, 28, 28)).chunk(2, dim=1)
+        return mu, logvar
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        return self.dec(z)  # Bernoulli logits (B, 784)
 
 
 # ------------------------------------------------------------------------ the bench
@@ -292,7 +316,7 @@ def our_epoch(model: VAE, images: torch.Tensor, device: torch.device, seed: int,
 def run_bench(quick: bool = False, device: torch.device | None = None, rounds: int = 3,
               log=print) -> dict:
     """All measurements as a dict (see the module docstring); quick: tiny sizes."""
-    device = device or pick_device()
+    device = device or choose_device()
     rounds = require_positive_int(rounds, "rounds")
     images, labels = load_mnist("train")
     x_test, _ = binarized_test_set(seed=0)
@@ -319,21 +343,25 @@ def run_bench(quick: bool = False, device: torch.device | None = None, rounds: i
     train(model, images[:2048], epochs=1, batch_size=128, device=device, progress=False)
     kernels = gemm_kernels(device)
     result["machine"]["training_matmul"] = matmul.backend(torch.empty(0, device=device))
+    plain = init_model(NOTEBOOK_MODEL)  # the same network for the plain autograd step
     timings: dict[str, list[float]] = {
         "gemm_gflops": [], **{f"gemm_gflops_{k}": [] for k in kernels}, "epoch_seconds": [],
+        "epoch_seconds_autograd": [],
         **({"epoch_seconds_torch_matmul": []} if "onednn" in kernels else {}),
         "reference_epoch_seconds": [], "reference_lean_epoch_seconds": [],
     }
     products_us: list[dict] = []
     for r in range(1, rounds + 1):
-        log(f"round {r}/{rounds}: GEMM rate, one epoch of ours (and with torch.mm only), of "
-            "the tutorial loop (torchvision data path), of the tutorial loop (lean data path) ...")
+        log(f"round {r}/{rounds}: GEMM rate, one epoch of ours (auto, with torch.mm only, "
+            "autograd), of the tutorial loop (torchvision data path, lean data path) ...")
         rates = gemm_rates(seconds=0.2 if quick else 1.0, device=device)
         timings["gemm_gflops"].append(rates["best"])
         for k in kernels:
             timings[f"gemm_gflops_{k}"].append(rates[k])
         products_us.append(rates["products_us"])
         timings["epoch_seconds"].append(our_epoch(model, images, device, seed=r))
+        timings["epoch_seconds_autograd"].append(
+            our_epoch(plain, images, device, seed=r, backend="autograd"))
         if "onednn" in kernels:
             timings["epoch_seconds_torch_matmul"].append(
                 our_epoch(model, images, device, seed=r, onednn=False))
@@ -345,13 +373,21 @@ def run_bench(quick: bool = False, device: torch.device | None = None, rounds: i
     for k in kernels:
         result[f"gemm_gflops_{k}"] = max(timings[f"gemm_gflops_{k}"])
     result["gemm_products_us"] = products_us[timings["gemm_gflops"].index(result["gemm_gflops"])]
-    for key in ("epoch_seconds", "epoch_seconds_torch_matmul", "reference_epoch_seconds",
-                "reference_lean_epoch_seconds"):
+    for key in ("epoch_seconds", "epoch_seconds_autograd", "epoch_seconds_torch_matmul",
+                "reference_epoch_seconds", "reference_lean_epoch_seconds"):
         if key in timings:
             result[key] = min(timings[key])
     result["speedup_vs_reference"] = result["reference_epoch_seconds"] / result["epoch_seconds"]
+    result["speedup_autograd_vs_reference"] = (
+        result["reference_epoch_seconds"] / result["epoch_seconds_autograd"])
     result["speedup_vs_lean_reference"] = (
         result["reference_lean_epoch_seconds"] / result["epoch_seconds"])
+    log("a student-style convolutional VAE, one epoch on a tenth of the data ...")
+    torch.manual_seed(0)
+    conv, tenth = StudentConvVAE(), images[: max(128, n // 10)]
+    conv_hist = train(conv, tenth, epochs=1, device=device, progress=False)
+    result["conv_epoch_seconds"] = conv_hist[0]["seconds"] * n / tenth.shape[0]
+    result["conv_backend"] = conv_hist[0]["backend"]
     flops = n * gemm_flops_per_image()
     result["flops_per_epoch"] = flops
     result["train_gflops"] = flops / result["epoch_seconds"] / 1e9
@@ -363,6 +399,7 @@ def run_bench(quick: bool = False, device: torch.device | None = None, rounds: i
     start = time.perf_counter()
     hist = train(model, images, device=device, progress=False, **config)
     result["train_seconds"] = time.perf_counter() - start
+    result["train_backend"] = hist[-1]["backend"]
     result["train_epochs"] = len(hist)
     result["train_epoch_seconds"] = [h["seconds"] for h in hist]
     result["train_config"] = config
@@ -387,27 +424,29 @@ def table(result: dict) -> str:
     rows = [
         ("test_nll", "nats", ".2f"), ("test_neg_elbo", "nats", ".2f"),
         ("train_seconds", "s", ".1f"), ("epoch_seconds", "s", ".2f"),
-        ("epoch_seconds_torch_matmul", "s", ".2f"),
+        ("epoch_seconds_torch_matmul", "s", ".2f"), ("epoch_seconds_autograd", "s", ".2f"),
         ("reference_epoch_seconds", "s", ".2f"), ("speedup_vs_reference", "x", ".2f"),
+        ("speedup_autograd_vs_reference", "x", ".2f"), ("conv_epoch_seconds", "s", ".1f"),
         ("reference_lean_epoch_seconds", "s", ".2f"), ("speedup_vs_lean_reference", "x", ".2f"),
         ("gemm_gflops", "GFLOP/s", ".1f"), ("gemm_gflops_torch", "GFLOP/s", ".1f"),
         ("gemm_gflops_onednn", "GFLOP/s", ".1f"), ("train_gflops", "GFLOP/s", ".1f"),
         ("gemm_fraction", "", ".2f"),
     ]
     rows = [row for row in rows if row[0] in result]  # gemm_gflops_onednn: where it is used
-    lines = [f"{'measure':<26}{'value':>12}  {'unit':<8}{'target':<10}result", "-" * 64]
+    lines = [f"{'measure':<30}{'value':>12}  {'unit':<8}{'target':<10}result", "-" * 68]
     for key, unit, fmt in rows:
         target = result["targets"].get(key)
         verdict = ("PASS" if target["pass"] else "MISS") if target else ""
-        lines.append(f"{key:<26}{result[key]:>12{fmt}}  {unit:<8}"
+        lines.append(f"{key:<30}{result[key]:>12{fmt}}  {unit:<8}"
                      f"{target['target'] if target else '':<10}{verdict}")
     m = result["machine"]
-    lines += ["-" * 64, f"{m['cpu']}, {m['threads']} threads, torch {m['torch']}, "
+    lines += ["-" * 68, f"{m['cpu']}, {m['threads']} threads, torch {m['torch']}, "
               f"device {m['device']}" + (f" ({m['gpu']})" if m["gpu"] else "")
               + f", training's large matrix products: {m['training_matmul']}",
               "gemm_gflops: each product on its fastest kernel (torch's or oneDNN's), "
               "timed alone",
-              f"training: {result['train_epochs']} epochs, {result['train_config']}",
+              f"training: {result['train_epochs']} epochs, {result['train_config']}, "
+              f"step: {result['train_backend']}; conv VAE step: {result['conv_backend']}",
               f"timings: best of {result['rounds']} interleaved rounds "
               "(every round is in the JSON under rounds_measured)"]
     if result["quick"]:
@@ -423,9 +462,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=3,
                         help="interleaved timing rounds; each timing reports its best (default 3)")
     args = parser.parse_args(argv)
-    device = torch.device(args.device) if args.device else pick_device()
     if args.rounds < 1:
         parser.error(f"--rounds must be at least 1, got {args.rounds}")
+    try:
+        device = choose_device(args.device)
+    except ValueError as err:
+        parser.error(str(err))
     result = run_bench(quick=args.quick, device=device, rounds=args.rounds,
                        log=lambda msg: print(msg, file=sys.stderr, flush=True))
     print(table(result))

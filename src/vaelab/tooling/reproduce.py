@@ -8,8 +8,9 @@ MNIST. This module runs that protocol with the series' own model and loss:
   784-200-200-50 encoder and a 50-200-200-784 decoder; q(z|x) Gaussian with
   logvar = 2 ln sigma (the paper's exp-parameterised standard deviation); Bernoulli decoder
   whose output bias starts at the logit of the mean training image;
-- loss: ``vaelab.vae.vae_loss`` (the negative ELBO, one z per image), data binarized afresh
-  at every step with ``vaelab.mnist.binarize`` (dynamic binarization);
+- loss and loop: ``vaelab.training.train``, the series' one training loop (the negative ELBO
+  of ``vaelab.vae.vae_loss``, one z per image, data binarized afresh at every step), with
+  this protocol's own Adam and its batch rule (incomplete last batches dropped);
 - schedule: stage i = 0..7 trains 3^i epochs at learning rate 1e-3 * 10^(-i/7) (3280 epochs
   in all), one Adam optimizer carried through all stages;
 - evaluation: the test set binarized once with a fixed seed
@@ -39,14 +40,12 @@ Choices where the paper and its public code (github.com/yburda/iwae) disagree or
 - training set: all 60000 images, reshuffled every epoch (the code holds out the last 400
   for validation and walks the rest in a fixed order).
 
-Speed: the training images live on the device as one float tensor, batches are index
-slices of a per-epoch permutation drawn on the device, and the step loop never reads a
-value back to the host (the epoch's loss is summed on the device and read once per epoch).
-
-A checkpoint (model, optimizer, RNG states, stages done, history, configuration) is
-written atomically after every stage to ``<run-dir>/checkpoint.pt`` and loads with
-``torch.load(weights_only=True)``; a later call with the same run folder resumes after the
-last finished stage, and refuses a checkpoint written under another configuration.
+A checkpoint (model, optimizer, stages done, history, configuration; the package's one
+format, ``vaelab.checkpoints``) is written atomically after every stage to
+``<run-dir>/checkpoint.pt``; a later call with the same run folder resumes after the last
+finished stage (each stage seeds its own draws, so a resumed run draws what a single run
+draws), and refuses a checkpoint written under another configuration. ``--fresh`` starts
+over but replaces the old checkpoint only when the new run has saved its first stage.
 
 Usage: ``python -m vaelab.tooling.reproduce --stages 8`` (``make reproduce STAGES=8``);
 smoke test: ``--stages 1 --epoch-scale 0.1 --train-subset 200 --k 8 --test-subset 50``.
@@ -57,7 +56,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import platform
 import subprocess
 import sys
@@ -70,9 +68,13 @@ import numpy as np
 import torch
 from torch import nn
 
-from vaelab.mnist import binarize, binarized_test_set, load_mnist, to_unit_float
-from vaelab.progress import progress_bar
-from vaelab.vae import VAE, vae_loss
+from vaelab.checkpoints import CheckpointError, check_writable, load_checkpoint, save_checkpoint
+from vaelab.devices import choose_device
+from vaelab.evaluation import evaluate, iw_log_likelihood
+from vaelab.mnist import MnistError, binarized_test_set, load_mnist
+from vaelab.tooling.nbio import write_text_atomic
+from vaelab.training import train
+from vaelab.vae import VAE
 
 PAPER_NLL = 86.76
 PAPER_SOURCE = "Burda, Grosse, Salakhutdinov 2015 (IWAE), Table 1: VAE, 1 stochastic layer, k=1"
@@ -212,135 +214,25 @@ def make_optimizer(model: nn.Module, config: dict[str, Any], device: torch.devic
 # ----------------------------------------------------------------------------- checkpoints
 
 
-def _to_plain(value: Any) -> Any:
-    """Tuples -> lists so that a config compares equal after a JSON or torch round trip."""
-    if isinstance(value, tuple | list):
-        return [_to_plain(v) for v in value]
-    if isinstance(value, dict):
-        return {k: _to_plain(v) for k, v in value.items()}
-    return value
-
-
-def config_mismatch(saved: dict[str, Any], wanted: dict[str, Any]) -> list[str]:
-    """Training keys whose values differ, as 'key: saved -> wanted' lines (empty if none)."""
-    diffs = []
-    for key in TRAINING_KEYS:
-        a, b = _to_plain(saved.get(key)), _to_plain(wanted.get(key))
-        same = math.isclose(a, b, rel_tol=1e-12) if isinstance(a, float) and isinstance(
-            b, float) else a == b
-        if not same:
-            diffs.append(f"{key}: {a!r} (checkpoint) vs {b!r} (now)")
-    return diffs
-
-
-def save_state(path: Path, state: dict[str, Any]) -> None:
-    """torch.save to a temporary file, then an atomic rename: a crash never leaves half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(state, tmp)
-    os.replace(tmp, path)
+def training_config(config: dict[str, Any]) -> dict[str, Any]:
+    """The keys a checkpoint must share to resume (the number of stages, k and the test
+    subset only affect how long to train and how to evaluate)."""
+    return {key: config[key] for key in TRAINING_KEYS}
 
 
 def load_state(path: Path, config: dict[str, Any], device: torch.device) -> dict[str, Any]:
-    """Read a checkpoint (weights_only=True) and check it was written under ``config``."""
+    """Read a checkpoint (vaelab.checkpoints) written under the same training configuration."""
     try:
-        state = torch.load(path, map_location=device, weights_only=True)
-    except Exception as exc:  # any unreadable file (truncated, not torch, unsafe) alike
-        raise ValueError(
-            f"cannot read the checkpoint {path} ({exc}); delete it or pass another --run-dir"
-        ) from exc
-    if not isinstance(state, dict) or "config" not in state or "stages_done" not in state:
-        raise ValueError(f"{path} is not a reproduce checkpoint; pass another --run-dir")
-    diffs = config_mismatch(state["config"], config)
-    if diffs:
-        raise ValueError(
-            f"the checkpoint in {path.parent} was written under a different configuration:\n  "
-            + "\n  ".join(diffs)
-            + "\nresume with the same options, pass another --run-dir, or --fresh to start over"
-        )
-    return state
+        return load_checkpoint(path, training_config(config), device)
+    except CheckpointError as err:
+        raise ValueError(f"{err}\nresume with the same options, pass another --run-dir, or "
+                         "--fresh to start over (the old checkpoint is replaced only when the "
+                         "new run has finished its first stage)") from None
 
 
-def _rng_state(gen: torch.Generator, device: torch.device) -> dict[str, torch.Tensor]:
-    out = {"torch": torch.get_rng_state(), "data": gen.get_state()}
-    if device.type == "cuda":
-        out["cuda"] = torch.cuda.get_rng_state(device)
-    return out
-
-
-def _set_rng_state(rng: dict[str, torch.Tensor], gen: torch.Generator, device: torch.device):
-    torch.set_rng_state(rng["torch"].cpu())
-    gen.set_state(rng["data"].cpu())
-    if device.type == "cuda" and "cuda" in rng:
-        torch.cuda.set_rng_state(rng["cuda"].cpu(), device)
-
-
-# ----------------------------------------------------------------------------- training
-
-
-def train_stage(
-    model: VAE,
-    optimizer: torch.optim.Optimizer,
-    images: torch.Tensor,
-    *,
-    epochs: int,
-    batch_size: int,
-    gen: torch.Generator,
-    desc: str = "",
-    progress: bool = True,
-) -> list[dict[str, float]]:
-    """Train ``epochs`` epochs on ``images`` (N, 784) float in [0, 1], already on the device.
-
-    Dynamic binarization per batch with ``gen``; incomplete last batches are dropped, as in the
-    IWAE code. Returns one dict per epoch: loss (mean negative ELBO per image), seconds.
-    """
-    n = images.shape[0]
-    steps = n // batch_size
-    device = images.device
-    history = []
-    model.train()
-    bar_every = max(1, min(100, steps))
-    with progress_bar(enabled=progress, total=epochs * steps, desc=desc, unit="step",
-                      leave=False, mininterval=1.0) as bar:
-        for _ in range(epochs):
-            start = time.perf_counter()
-            order = torch.randperm(n, generator=gen, device=device)
-            total = torch.zeros((), device=device)
-            for step in range(steps):
-                idx = order[step * batch_size:(step + 1) * batch_size]
-                x = binarize(images[idx], generator=gen)
-                logits, mu, logvar = model(x)
-                loss = vae_loss(logits, x, mu, logvar).loss
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
-                total += loss.detach()  # stays on the device: no per-step sync
-                if (step + 1) % bar_every == 0:
-                    bar.update(bar_every)
-            mean_loss = float(total) / steps  # the one host read of the epoch
-            if device.type == "cuda":
-                torch.cuda.synchronize(device)
-            seconds = time.perf_counter() - start
-            bar.update(steps - (steps // bar_every) * bar_every)
-            bar.set_postfix(loss=f"{mean_loss:.2f}")
-            if not progress:  # a plain line per epoch for logs of long runs
-                print(f"{desc} epoch {len(history) + 1}/{epochs}: loss {mean_loss:.2f}, "
-                      f"{seconds:.1f} s", flush=True)
-            history.append({"loss": mean_loss, "seconds": seconds})
-    return history
-
-
-@torch.no_grad()
-def test_neg_elbo(model: VAE, x: torch.Tensor, batch_size: int = 1000) -> float:
-    """Mean negative ELBO per image (one z per image) of binary ``x`` (N, 784) on the device."""
-    model.eval()
-    total = torch.zeros((), dtype=torch.float64, device=x.device)
-    for i in range(0, x.shape[0], batch_size):
-        xb = x[i:i + batch_size]
-        logits, mu, logvar = model(xb)
-        terms = vae_loss(logits, xb, mu, logvar)
-        total += (terms.recon + terms.kl).double().sum()
-    return float(total) / x.shape[0]
+def stage_seed(seed: int, stage: int) -> int:
+    """Each stage's own seed for train(): a resumed run draws exactly what a single run draws."""
+    return seed * 1000 + stage
 
 
 # ----------------------------------------------------------------------------- provenance
@@ -388,23 +280,17 @@ def device_name(device: torch.device) -> str:
 # ----------------------------------------------------------------------------- the run
 
 
-def _pick_device(name: str | None) -> torch.device:
-    if name:
-        return torch.device(name)
-    from vaelab.training import pick_device
-
-    return pick_device()
-
-
 def run(args: argparse.Namespace) -> dict[str, Any]:
     """Train the remaining stages, evaluate, write the results JSON; return the results."""
     wall_start = time.perf_counter()
     if args.threads:
         torch.set_num_threads(args.threads)
-    device = _pick_device(args.device)
+    device = choose_device(args.device)
     run_dir = Path(args.run_dir)
     ckpt = run_dir / CHECKPOINT_NAME
     results_path = Path(args.results) if args.results else run_dir / "results.json"
+    check_writable(run_dir)  # before hours of training, not after
+    check_writable(results_path.parent)
 
     train_u8, _ = load_mnist("train")
     if args.train_subset:
@@ -416,12 +302,15 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         raise ValueError(f"--batch-size {args.batch_size} is larger than the training set "
                          f"({train_u8.shape[0]} images): lower it or raise --train-subset")
     config = make_config(args, train_images=int(train_u8.shape[0]))
-    train_x = to_unit_float(train_u8).to(device)
+    mean_image = train_u8.float().mean(dim=0) / 255.0
 
-    gen = torch.Generator(device=device)
-    if args.fresh and ckpt.exists():
-        ckpt.unlink()
-    if ckpt.exists():
+    torch.manual_seed(args.seed)
+    model = build_model(config, mean_image).to(device)
+    optimizer = make_optimizer(model, config, device)
+    history: list[dict[str, Any]] = []
+    train_seconds, start_stage = 0.0, 0
+    # --fresh ignores an old checkpoint; it is replaced only once the first new stage is saved.
+    if ckpt.exists() and not args.fresh:
         state = load_state(ckpt, config, device)
         if state["stages_done"] > args.stages:
             raise ValueError(
@@ -429,24 +318,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 f"--stages {args.stages}: ask for --stages {state['stages_done']} or more, "
                 "or pass another --run-dir"
             )
-        model = build_model(config, train_x.mean(dim=0).cpu()).to(device)
         model.load_state_dict(state["model"])
-        optimizer = make_optimizer(model, config, device)
         optimizer.load_state_dict(state["optimizer"])
-        _set_rng_state(state["rng"], gen, device)
-        history: list[dict[str, Any]] = list(state["history"])
-        train_seconds = float(state["train_seconds"])
-        start_stage = int(state["stages_done"])
+        history = list(state["history"])
+        train_seconds, start_stage = float(state["train_seconds"]), int(state["stages_done"])
         print(f"resuming from {ckpt}: {start_stage} of {args.stages} stages already done")
-    else:
-        torch.manual_seed(args.seed)
-        gen.manual_seed(args.seed)
-        model = build_model(config, train_x.mean(dim=0).cpu()).to(device)
-        optimizer = make_optimizer(model, config, device)
-        history, train_seconds, start_stage = [], 0.0, 0
 
     test_full, _ = binarized_test_set(seed=config["test_binarization_seed"])
-    test_full = test_full.to(device)
     test_x = test_full[test_subset_indices(args.test_subset, config["test_subset_seed"])]
 
     for stage in range(start_stage, args.stages):
@@ -454,33 +332,42 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         for group in optimizer.param_groups:
             group["lr"] = lr
         epochs = stage_epochs(stage, config["epoch_scale"])
-        epoch_log = train_stage(
-            model, optimizer, train_x, epochs=epochs, batch_size=config["batch_size"], gen=gen,
-            desc=f"stage {stage + 1}/{args.stages} ({epochs} epochs, lr {lr:.2e})",
-            progress=not args.no_progress,
-        )
+        desc = f"stage {stage + 1}/{args.stages} ({epochs} epochs, lr {lr:.2e})"
+
+        def log_epoch(_model: nn.Module, record: dict, desc: str = desc,
+                      epochs: int = epochs) -> None:
+            if args.no_progress:  # a plain line per epoch for logs of long runs
+                print(f"{desc} epoch {record['epoch']}/{epochs}: loss {record['loss']:.2f}, "
+                      f"{record['seconds']:.1f} s", flush=True)
+
+        # The series' one training loop, with the paper's optimizer and its batch rule
+        # (incomplete last batches dropped, as in the IWAE code).
+        epoch_log = train(model, train_u8, epochs=epochs, batch_size=config["batch_size"],
+                          optimizer=optimizer, drop_last=True,
+                          seed=stage_seed(config["seed"], stage), device=device,
+                          on_epoch=log_epoch, progress=not args.no_progress)
         seconds = sum(e["seconds"] for e in epoch_log)
         train_seconds += seconds
-        elbo = test_neg_elbo(model, test_full)  # the whole test set: cheap at one z per image
+        # the whole test set: cheap at one z per image
+        elbo = evaluate(model, test_full, seed=config["eval_seed"])["neg_elbo"]
         history.append({
             "stage": stage, "epochs": epochs, "lr": lr, "seconds": seconds,
             "seconds_per_epoch": seconds / epochs, "train_loss_last_epoch": epoch_log[-1]["loss"],
-            "test_neg_elbo": elbo,
+            "test_neg_elbo": elbo, "backend": epoch_log[-1]["backend"],
         })
         print(f"stage {stage + 1}/{args.stages}: {epochs} epochs at lr {lr:.3e}, "
               f"train loss {epoch_log[-1]['loss']:.2f}, test -ELBO {elbo:.2f}, "
               f"{seconds / epochs:.2f} s/epoch", flush=True)
-        save_state(ckpt, {
-            "config": config, "stages_done": stage + 1, "model": model.state_dict(),
-            "optimizer": optimizer.state_dict(), "rng": _rng_state(gen, device),
-            "history": history, "train_seconds": train_seconds,
+        save_checkpoint(ckpt, training_config(config), {
+            "stages_done": stage + 1, "model": model.state_dict(),
+            "optimizer": optimizer.state_dict(), "history": history,
+            "train_seconds": train_seconds,
         })
 
     results = evaluate_and_report(model, test_x, test_full, config, history, train_seconds,
                                   device, args)
     results["wall_time_this_call_s"] = time.perf_counter() - wall_start
-    results_path.parent.mkdir(parents=True, exist_ok=True)
-    results_path.write_text(json.dumps(results, indent=2) + "\n")
+    write_text_atomic(results_path, json.dumps(results, indent=2) + "\n")
     print_table(results)
     print(f"results written to {results_path}")
     return results
@@ -501,17 +388,12 @@ def evaluate_and_report(
     test_x: the images the NLL is estimated on (all 10000 or a subset); test_full: all of
     them, for the negative ELBO, so that a subset's offset from the whole set can be judged.
     """
-    from vaelab.training import iw_log_likelihood
-
     model.eval()
-    # A fixed evaluation seed, without disturbing the training RNG stream.
-    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
-        torch.manual_seed(config["eval_seed"])
-        elbo_full = test_neg_elbo(model, test_full)
-        elbo = test_neg_elbo(model, test_x)
-        start = time.perf_counter()
-        log_px = iw_log_likelihood(model, test_x, k=args.k, seed=config["eval_seed"]).double()
-        eval_seconds = time.perf_counter() - start
+    elbo_full = evaluate(model, test_full, seed=config["eval_seed"])["neg_elbo"]
+    elbo = evaluate(model, test_x, seed=config["eval_seed"])["neg_elbo"]
+    start = time.perf_counter()
+    log_px = iw_log_likelihood(model, test_x, k=args.k, seed=config["eval_seed"]).double()
+    eval_seconds = time.perf_counter() - start
     nll = -float(log_px.mean())
     # Spread of the per-image figures: the uncertainty of a mean over a subset of images.
     nll_se = float(log_px.std() / math.sqrt(len(log_px))) if len(log_px) > 1 else float("nan")
@@ -675,7 +557,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         p.error(f"--test-subset must be at most {FULL_TEST_IMAGES}, got {args.test_subset}")
     try:
         run(args)
-    except ValueError as exc:
+    except (ValueError, MnistError) as exc:  # user errors: the message, no traceback
         print(f"error: {exc}", file=sys.stderr)
         return 2
     return 0

@@ -1,10 +1,10 @@
-"""vaelab.optim.LayerwiseAdam: layer-by-layer steps are torch.optim.Adam's steps."""
+"""vaelab.fastcpu.adam.LayerwiseAdam: layer-by-layer steps are torch.optim.Adam's steps."""
 
 import pytest
 import torch
 from torch import nn
 
-from vaelab.optim import LayerwiseAdam
+from vaelab.fastcpu.adam import LayerwiseAdam
 
 
 def two_layer_net(seed: int = 0) -> nn.Sequential:

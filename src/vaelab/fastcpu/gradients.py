@@ -1,10 +1,13 @@
 """Backpropagation through the MLP VAE written out by hand: the gradients autograd would give.
 
-``vaelab.training.train`` uses this for its steps because it is faster on a CPU (no graph,
-no per-operation bookkeeping, and the matrix products on the fastest kernel torch carries,
-through vaelab.matmul); the loss it differentiates is ``vaelab.vae.vae_loss`` for the same
-noise, and tests/test_vae_gradients.py checks every gradient against autograd's. Notation
-for one batch of B images:
+The accelerator's step (``vaelab.fastcpu.make_step``) uses this because it is faster on a
+CPU (no graph, no per-operation bookkeeping, and the matrix products on the fastest kernel
+torch carries, through vaelab.fastcpu.matmul); the loss it differentiates is
+``vaelab.vae.vae_loss`` for the same noise, and tests/test_fastcpu_gradients.py checks every
+gradient against autograd's. It knows one layout only: ``vaelab.vae.VAE``'s default MLPs
+(``encoder`` = hidden layers then the [mu, logvar] layer, ``decoder`` = hidden layers then
+the logits layer) with a Bernoulli likelihood; ``vaelab.fastcpu.unsupported`` says when a
+model is anything else. Notation for one batch of B images:
 
     h_0 = x (B, D)                                encoder layers: h_l = act(h_{l-1} W_l^T + b_l)
     [mu, logvar] = h_L W_s^T + b_s  (B, 2d)       z = mu + exp(logvar / 2) * eps,  eps ~ N(0, I)
@@ -30,7 +33,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from vaelab import matmul
+from vaelab.fastcpu import matmul
 from vaelab.vae import VAE, reparameterize, vae_loss
 
 LayerCallback = Callable[[nn.Linear], None]
@@ -51,10 +54,9 @@ def backward_groups(model: VAE) -> list[list[nn.Linear]]:
 
     First the decoder's (output layer first), all done once the backward pass leaves the
     decoder; then the latent layer and the encoder's, done at the end. For
-    vaelab.optim.LayerwiseAdam: one update per group, each as soon as the group is done.
+    vaelab.fastcpu.adam.LayerwiseAdam: one update per group, each as soon as the group is done.
     """
-    decoder = [model.decoder[1], *reversed(_linears(model.decoder[0]))]
-    return [decoder, [model.to_stats, *reversed(_linears(model.encoder))]]
+    return [list(reversed(_linears(model.decoder))), list(reversed(_linears(model.encoder)))]
 
 
 StepFunction = Callable[..., tuple[torch.Tensor, torch.Tensor]]
@@ -73,8 +75,8 @@ def gradient_step(model: VAE) -> StepFunction:
     """
     d, act = model.latent_dim, model.activation
     act_backward = _ACTIVATION_BACKWARD[act]
-    encoder, hidden_decoder = _linears(model.encoder), _linears(model.decoder[0])
-    stats_layer, out_layer = model.to_stats, model.decoder[1]
+    *encoder, stats_layer = _linears(model.encoder)
+    *hidden_decoder, out_layer = _linears(model.decoder)
     layers = [*encoder, stats_layer, *hidden_decoder, out_layer]
     activations = [act] * len(encoder) + [None] + [act] * len(hidden_decoder) + [None]
     n_enc, n_dec = len(encoder), len(hidden_decoder)
@@ -184,7 +186,7 @@ def loss_and_gradients(
 
     on_layer_done(layer) is called once per Linear layer, as soon as the backward pass is done
     with it: its .grad is final and its weights will not be read again in this call, so the
-    callback may update them (vaelab.optim.LayerwiseAdam.step does). Without it the model's
+    callback may update them (vaelab.fastcpu.adam.LayerwiseAdam.step does). Without it the model's
     weights are left unchanged. For many calls on one model, gradient_step(model) once.
     """
     return gradient_step(model)(x, eps, kl_weight=kl_weight, recon_weight=recon_weight,

@@ -1,9 +1,9 @@
-"""vaelab.matmul: the training step's products equal float64 ones, through either kernel."""
+"""vaelab.fastcpu.matmul: the training step's products equal float64 ones, through either kernel."""
 
 import pytest
 import torch
 
-from vaelab import matmul
+from vaelab.fastcpu import matmul
 
 ONEDNN_HERE = matmul.uses_onednn(torch.empty(0))  # x86-64 CPU with oneDNN enabled
 needs_onednn = pytest.mark.skipif(not ONEDNN_HERE, reason="oneDNN is not used on this machine")

@@ -25,8 +25,8 @@ training shapes: MKL faster at 1 million multiply-adds, 128 x 20 x 400, oneDNN 1
 at 2 million, 128 x 400 x 40, and 1.5x faster at 5 million). The rule is fixed by the
 shapes, never by a timing, so a run is reproducible bit for bit. Everything else (a GPU,
 float64 as in the gradient tests, ARM machines) uses torch's own products.
-Both agree to float32 precision (tests/test_matmul.py). No autograd here: these serve
-vaelab.vae_gradients' hand-written backward pass, which takes each layer's three products
+Both agree to float32 precision (tests/test_fastcpu_matmul.py). No autograd here: these serve
+vaelab.fastcpu.gradients' hand-written backward pass, which takes each layer's three products
 from layer_products once per batch size instead of choosing the kernels on every call.
 """
 

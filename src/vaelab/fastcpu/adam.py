@@ -1,4 +1,4 @@
-"""Adam stepped one layer at a time, inside backpropagation (used by vaelab.training.train).
+"""Adam stepped one layer at a time, inside backpropagation (the accelerator's optimizer).
 
 Adam's update of a parameter reads only that parameter, its gradient and its own two moment
 estimates. So updating a layer as soon as backpropagation is done with it (its gradient is
@@ -13,7 +13,7 @@ tensors by device and adds 1 to every parameter's step counter one tensor at a t
 45 us a call here, against about 160 us for the update of a whole group); here a group
 shares one step counter. Layers can be grouped so that one call updates several (training groups the
 decoder's layers and the encoder's, two calls a step instead of four);
-tests/test_optim.py checks the result against ``torch.optim.Adam`` step by step (bit for bit
+tests/test_fastcpu_adam.py checks the result against ``torch.optim.Adam`` step by step (bit for bit
 against its fused kernel).
 
 The moment estimates of weights that rarely get a gradient (an input pixel that is almost

@@ -1,0 +1,125 @@
+"""Checkpoints, one format for the package: a dict of tensors and plain values, written atomically.
+
+``save_checkpoint`` writes to a unique temporary file beside the destination and renames it
+into place, so a crash, a full disk or Ctrl-C never leaves half a checkpoint (the temporary
+file is removed on any failure) and never removes the previous good one before the new one
+is complete. ``load_checkpoint`` reads with ``torch.load(weights_only=True)`` (no pickled
+code runs) and checks that the file was written under the configuration asked for.
+``config_key`` names a checkpoint by its configuration and ``data_fingerprint`` by the exact
+training data, so a cache is reused only for the same model, recipe and images.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+FORMAT_VERSION = 2
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that cannot be written or used; the message names the file and a remedy."""
+
+
+def canonical(config: dict) -> str:
+    """The configuration as one JSON string (sorted keys): equal configs give equal strings."""
+    if not isinstance(config, dict):
+        raise ValueError(f"config must be a dict of JSON values, got {type(config).__name__}")
+    try:
+        return json.dumps(config, sort_keys=True)
+    except (TypeError, ValueError) as err:
+        raise ValueError(
+            f"config must hold only JSON values (numbers, strings, lists, dicts): {err}"
+        ) from None
+
+
+def config_key(config: dict) -> str:
+    """A short stable name for a configuration: 16 hex digits of its SHA-256."""
+    return hashlib.sha256(canonical(config).encode()).hexdigest()[:16]
+
+
+def data_fingerprint(data: torch.Tensor) -> str:
+    """SHA-256 of a tensor's dtype, shape and bytes: the same images give the same string."""
+    t = data.detach().cpu().contiguous()
+    digest = hashlib.sha256(f"{t.dtype}{tuple(t.shape)}".encode())
+    digest.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    return digest.hexdigest()
+
+
+def check_writable(folder: str | Path) -> Path:
+    """Create ``folder`` if needed and prove a file can be written there; CheckpointError if not."""
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".probe-"):
+            pass
+    except OSError as err:
+        raise CheckpointError(
+            f"cannot write checkpoints to {folder} ({err.strerror or err}): point "
+            "VAELAB_CHECKPOINT_DIR (or cache_dir / --run-dir) at a writable folder"
+        ) from None
+    return folder
+
+
+def save_checkpoint(path: str | Path, config: dict, payload: dict[str, Any]) -> Path:
+    """Write ``payload`` (tensors, numbers, strings, lists, dicts) and ``config`` to ``path``.
+
+    Atomic: a unique temporary file in the same folder, renamed over ``path`` when complete.
+    Raises CheckpointError (naming the file and why) if it cannot be written; the previous
+    file at ``path``, if any, is then untouched.
+    """
+    path = Path(path)
+    check_writable(path.parent)
+    state = {"format_version": FORMAT_VERSION, "config": canonical(config), **payload}
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(state, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException as err:  # noqa: BLE001 - Ctrl-C too: never leave the temporary file
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        if isinstance(err, OSError):
+            raise CheckpointError(
+                f"cannot save the checkpoint {path} ({err.strerror or err}); the previous "
+                "file there, if any, is unchanged: free disk space or choose another folder"
+            ) from None
+        raise
+    return path
+
+
+def load_checkpoint(path: str | Path, config: dict, device: torch.device | str = "cpu"
+                    ) -> dict[str, Any]:
+    """The payload saved at ``path``, if it was saved under exactly ``config``.
+
+    CheckpointError if there is no file, it is unreadable (truncated, not a checkpoint, holds
+    pickled objects), or was saved under another configuration (both are shown).
+    """
+    path, wanted = Path(path), canonical(config)
+    if not path.is_file():
+        raise CheckpointError(f"no checkpoint at {path}: train first")
+    try:
+        state = torch.load(path, map_location=device, weights_only=True)
+        if not isinstance(state, dict) or state.get("format_version") != FORMAT_VERSION:
+            raise KeyError("not a checkpoint of this version of vaelab")
+    except Exception as err:  # noqa: BLE001 - any failure means the file is unusable
+        raise CheckpointError(
+            f"checkpoint {path} is unreadable ({type(err).__name__}: {err}); "
+            "delete it and train again"
+        ) from None
+    if state["config"] != wanted:
+        raise CheckpointError(
+            f"checkpoint {path} was saved for a different configuration:\n  saved:     "
+            f"{state['config']}\n  requested: {wanted}\ntrain with this configuration, or "
+            "use another folder"
+        )
+    return state
