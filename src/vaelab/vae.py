@@ -142,6 +142,7 @@ def vae_loss(
     free_bits: float = 0.0,
     recon_weight: float = 1.0,
     likelihood: Likelihood | None = None,
+    check: bool = True,
 ) -> LossTerms:
     """Negative ELBO per image = recon + KL; loss = batch mean of recon + kl_weight * KL.
 
@@ -149,17 +150,12 @@ def vae_loss(
     ``likelihood`` for another); x: (B, D); mu, logvar: (B, d). free_bits > 0 floors each latent
     dimension's batch-mean KL in the loss at that many nats (Kingma et al. 2016); the reported
     kl is always the true KL. recon_weight = 0 trains on the KL alone (notebook 05's "KL only"
-    model); the reported recon is always the true term.
+    model). check=False skips the input checks (the training loop checks its data once).
     """
-    likelihood = check_likelihood(Bernoulli() if likelihood is None else likelihood)
-    _check_loss_inputs(params, x, mu, logvar, likelihood)
-    _check_weights(kl_weight, free_bits, recon_weight)
-    return _loss_terms(params, x, mu, logvar, likelihood, kl_weight, free_bits, recon_weight)
-
-
-def _loss_terms(params, x, mu, logvar, likelihood, kl_weight, free_bits, recon_weight
-                ) -> LossTerms:
-    # -ln p(x|z), summed over pixels: the likelihood of the whole image (a mean would shrink
+    likelihood = Bernoulli() if likelihood is None else likelihood
+    if check:
+        _check_loss_inputs(params, x, mu, logvar, kl_weight, free_bits, recon_weight, likelihood)
+    # -ln p(x|z) summed over pixels: the likelihood of the whole image (a mean would shrink
     # it 784 times).
     recon = -likelihood.log_prob(x, params)
     if free_bits > 0:
@@ -188,8 +184,8 @@ def model_loss(
     """
     mu, logvar = model.encode(x)
     params = model.decode(reparameterize(mu, logvar))
-    return _loss_terms(params, x, mu, logvar, model.likelihood, kl_weight, free_bits,
-                       recon_weight)
+    return vae_loss(params, x, mu, logvar, kl_weight, free_bits, recon_weight,
+                    model.likelihood, check=False)
 
 
 def check_vae_interface(model: object) -> nn.Module:
@@ -218,7 +214,10 @@ def _check_weights(kl_weight: float, free_bits: float, recon_weight: float) -> N
 
 
 def _check_loss_inputs(params: torch.Tensor, x: torch.Tensor, mu: torch.Tensor,
-                       logvar: torch.Tensor, likelihood: Likelihood) -> None:
+                       logvar: torch.Tensor, kl_weight: float, free_bits: float,
+                       recon_weight: float, likelihood: Likelihood) -> None:
+    check_likelihood(likelihood)
+    _check_weights(kl_weight, free_bits, recon_weight)
     _check_batch(params, -1, "the decoder output")
     _check_batch(x, -1, "x")
     if params.shape != (x.shape[0], likelihood.params_per_dim * x.shape[1]):
