@@ -8,7 +8,7 @@ from scipy import special, stats
 
 from vaelab.exercises import mle
 from vaelab.exercises.core import ExerciseError
-from vaelab.seed_data import CAR_COUNTS, NEWBORN_WEIGHTS_G
+from vaelab.small_data import CAR_COUNTS, NEWBORN_WEIGHTS_G
 
 LOG_2PI = np.log(2 * np.pi)
 

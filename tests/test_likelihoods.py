@@ -1,4 +1,4 @@
-"""vaelab.likelihoods against scipy.stats, the seed's numbers, properties and bad input."""
+"""vaelab.likelihoods against scipy.stats, the notebooks' numbers, properties and bad input."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from scipy import stats
 
 from vaelab import likelihoods as lk
-from vaelab.seed_data import CAR_COUNTS, NEWBORN_WEIGHTS_G
+from vaelab.small_data import CAR_COUNTS, NEWBORN_WEIGHTS_G
 
 finite = st.floats(-1e4, 1e4, allow_nan=False, allow_infinity=False)
 positive = st.floats(1e-2, 1e4, allow_nan=False, allow_infinity=False)
@@ -20,17 +20,17 @@ spread_data = st.lists(st.floats(-1e3, 1e3, allow_nan=False), min_size=2, max_si
 counts_1d = st.lists(st.integers(0, 50), min_size=1, max_size=20)
 
 
-# ----------------------------------------------------------------------------- the seed numbers
+# --------------------------------------------------------------------------- the notebooks' numbers
 
 
-def test_seed_gaussian_mle_numbers() -> None:
+def test_newborn_gaussian_mle_numbers() -> None:
     mle = lk.gaussian_mle(NEWBORN_WEIGHTS_G)
     assert mle.mu == pytest.approx(3500.0)
     assert mle.sigma == pytest.approx(700.55, abs=5e-3)
     assert lk.gaussian_log_likelihood(NEWBORN_WEIGHTS_G, *mle) == pytest.approx(-23.912, abs=5e-4)
 
 
-def test_seed_poisson_numbers() -> None:
+def test_car_count_poisson_numbers() -> None:
     lam = lk.poisson_mle(CAR_COUNTS)
     assert lam == pytest.approx(8 / 3)
     assert lk.poisson_log_likelihood(CAR_COUNTS, lam) == pytest.approx(-5.1232, abs=5e-5)
@@ -110,7 +110,7 @@ def test_within_nats_region_matches_a_brute_force_grid() -> None:
     assert mus[inside.any(axis=0)].max() == pytest.approx(region.mu_high, abs=3.0)
     assert sigmas[inside.any(axis=1)].min() == pytest.approx(region.sigma_low, abs=2.0)
     assert sigmas[inside.any(axis=1)].max() == pytest.approx(region.sigma_high, abs=2.0)
-    # the seed's window [3000, 4000] x [500, 1600] does not contain the whole region
+    # notebook 01's window [3000, 4000] x [500, 1600] does not contain the whole region
     assert region.mu_low < 3000 and region.mu_high > 4000 and region.sigma_low < 500
 
 
@@ -181,6 +181,30 @@ def test_lr_interval_cars() -> None:
     assert low < narrow[0] < narrow[1] < high
 
 
+def test_poisson_lr_coverage_matches_simulated_intervals() -> None:
+    lam, n = 8 / 3, 3
+    exact = lk.poisson_lr_coverage(lam, n)
+    rng = np.random.default_rng(0)
+    totals = rng.poisson(n * lam, size=4000)
+    hits = []
+    for total in totals:
+        if total == 0:  # the MLE is 0: the interval is [0, chi2 / (2 n)]
+            hits.append(lam <= stats.chi2.ppf(0.95, 1) / (2 * n))
+            continue
+        low, high = lk.poisson_lr_interval([total] + [0] * (n - 1))
+        hits.append(low <= lam <= high)
+    share = float(np.mean(hits))
+    assert abs(share - exact) < 4 * np.sqrt(exact * (1 - exact) / totals.size)
+
+
+def test_poisson_lr_coverage_approaches_the_level_with_many_counts() -> None:
+    few = lk.poisson_lr_coverage(8 / 3, 3)
+    many = lk.poisson_lr_coverage(8 / 3, 3000)
+    assert 0.0 < few < 1.0
+    assert many == pytest.approx(0.95, abs=0.005)
+    assert lk.poisson_lr_coverage(2.0, 50, level=0.5) == pytest.approx(0.5, abs=0.06)
+
+
 # ----------------------------------------------------------------------------- bad input
 
 BAD_CALLS = [
@@ -215,6 +239,9 @@ BAD_CALLS = [
     ("sample rng p", lambda: lk.sample_poisson(1.0, 3, None), "Generator"),
     ("interval level", lambda: lk.poisson_lr_interval([1, 2], level=1.0), "level"),
     ("interval counts", lambda: lk.poisson_lr_interval([1, -2]), "non-negative"),
+    ("coverage lam", lambda: lk.poisson_lr_coverage(0.0, 3), "lam"),
+    ("coverage n", lambda: lk.poisson_lr_coverage(1.0, 0), "n"),
+    ("coverage level", lambda: lk.poisson_lr_coverage(1.0, 3, level=1.5), "level"),
 ]
 
 

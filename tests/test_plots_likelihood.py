@@ -13,7 +13,7 @@ from scipy import stats  # noqa: E402
 
 from vaelab import likelihoods as lk  # noqa: E402
 from vaelab.plots import likelihood as pl  # noqa: E402
-from vaelab.seed_data import CAR_COUNTS, NEWBORN_WEIGHTS_G  # noqa: E402
+from vaelab.small_data import CAR_COUNTS, NEWBORN_WEIGHTS_G  # noqa: E402
 
 
 @pytest.fixture(autouse=True)

@@ -1,4 +1,4 @@
-"""vaelab.toy_data: the seed's ring, the cluster mixture, standardisation."""
+"""vaelab.toy_data: the ring, the cluster mixture, standardisation."""
 
 import numpy as np
 import pytest

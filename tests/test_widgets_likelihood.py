@@ -12,7 +12,7 @@ import pytest  # noqa: E402
 from scipy import stats  # noqa: E402
 
 from vaelab.plots.likelihood import artist_by_gid  # noqa: E402
-from vaelab.seed_data import CAR_COUNTS, NEWBORN_WEIGHTS_G  # noqa: E402
+from vaelab.small_data import CAR_COUNTS, NEWBORN_WEIGHTS_G  # noqa: E402
 from vaelab.widgets import likelihood as wl  # noqa: E402
 
 PNG_MAGIC = b"\x89PNG"

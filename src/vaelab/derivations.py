@@ -1,4 +1,4 @@
-"""The seed's three derivations of ln p(x) >= ELBO, every line turned into numbers.
+"""Three derivations of ln p(x) >= ELBO, every line turned into numbers.
 
 A derivation is a list of ``Row``s. Each row is one expression of the derivation with
 

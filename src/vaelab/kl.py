@@ -2,7 +2,8 @@
 
 KL(N(mu, diag(sigma^2)) || N(0, I)) = 1/2 * sum_j (mu_j^2 + sigma_j^2 - 1 - ln sigma_j^2)
 
-(the seed writes the negative of this, -KL, the term that appears in the ELBO).
+(Kingma and Welling, 2014, Appendix B, write the negative of this, -KL, the term that
+appears in the ELBO).
 """
 
 from __future__ import annotations

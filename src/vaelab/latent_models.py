@@ -71,7 +71,10 @@ def bernoulli_log_likelihood(x: ArrayOrTensor, logits: ArrayOrTensor) -> ArrayOr
 
 
 def ring_map(z: np.ndarray | Sequence[Sequence[float]]) -> np.ndarray:
-    """The seed's f(z) = z / 10 + z / ||z||: takes N(0, I) samples to a ring. (n, 2) -> (n, 2)."""
+    """f(z) = z / 10 + z / ||z|| (Doersch, 2016, Figure 1): N(0, I) samples to a ring.
+
+    (n, 2) -> (n, 2).
+    """
     pts = as_float_array(z, "z", ndim=2)
     norms = np.linalg.norm(pts, axis=1, keepdims=True)
     if np.any(norms == 0):

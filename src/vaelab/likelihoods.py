@@ -1,6 +1,6 @@
 """Closed-form log-likelihoods and maximum-likelihood estimates: Gaussian and Poisson.
 
-Notebook 01 fits x_i ~ N(mu, sigma) (IID) to three newborn weights, notebook 02
+Notebook 01 fits x_i ~ N(mu, sigma^2) (IID) to three newborn weights, notebook 02
 fits x_i ~ Poisson(lambda) (IID) to three car counts. Everything is in nats
 (natural logarithms). Parameters may be arrays (grids for likelihood surfaces):
 results then carry the parameters' broadcast shape.
@@ -282,3 +282,23 @@ def poisson_lr_interval(
     low = optimize.brentq(excess, low_bracket, lam_hat, xtol=1e-12)
     high = optimize.brentq(excess, lam_hat, high_bracket, xtol=1e-12)
     return float(low), float(high)
+
+
+def poisson_lr_coverage(lam: float, n: int, level: float = 0.95) -> float:
+    """Exact probability that the likelihood-ratio interval of n counts covers the true lam.
+
+    The log-likelihood ratio depends on the counts only through their total S, which is
+    Poisson(n * lam): the interval from S covers lam when
+    2 [S ln(S / (n lam)) - S + n lam] <= chi2_1(level) (with 0 ln 0 = 0, so S = 0 is
+    included). Summed over S up to where the remaining mass is below 1e-15.
+    """
+    rate = require_positive(lam, "lam")
+    size = require_positive_int(n, "n")
+    conf = require_positive(level, "level")
+    if conf >= 1.0:
+        raise ValueError(f"level must be in (0, 1), got {level!r}")
+    mean = size * rate
+    totals = np.arange(int(stats.poisson.isf(1e-15, mean)) + 2)
+    ratio = 2.0 * (special.xlogy(totals, totals / mean) - totals + mean)
+    covered = ratio <= stats.chi2.ppf(conf, df=1)
+    return float(np.sum(stats.poisson.pmf(totals, mean)[covered]))

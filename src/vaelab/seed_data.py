@@ -1,22 +1,5 @@
-"""The seed's two small data sets, as read-only NumPy arrays.
+"""Old name of `vaelab.small_data`, kept so that existing imports keep working."""
 
-Read-only so that a notebook cell cannot change the data every later cell
-(and every other notebook imported in the same kernel) relies on.
-"""
+from vaelab.small_data import CAR_COUNTS, NEWBORN_WEIGHTS_G
 
-from __future__ import annotations
-
-import numpy as np
-
-
-def _read_only(values: list[float] | list[int], dtype: type) -> np.ndarray:
-    arr = np.array(values, dtype=dtype)
-    arr.flags.writeable = False
-    return arr
-
-
-#: Birth weights of three newborns in grams, shape (3,): notebook 01.
-NEWBORN_WEIGHTS_G: np.ndarray = _read_only([2642.0, 3500.0, 4358.0], np.float64)
-
-#: Cars counted passing near home in three intervals, shape (3,): notebook 02.
-CAR_COUNTS: np.ndarray = _read_only([3, 4, 1], np.int64)
+__all__ = ["CAR_COUNTS", "NEWBORN_WEIGHTS_G"]

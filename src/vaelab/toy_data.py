@@ -1,6 +1,6 @@
 """Two-dimensional real-valued toy data sets for notebook 05's Gaussian-decoder VAE.
 
-- The seed's ring: z ~ N(0, I_2) pushed through f(z) = z/10 + z/||z||
+- The ring of Doersch (2016, Figure 1): z ~ N(0, I_2) pushed through f(z) = z/10 + z/||z||
   (``vaelab.latent_models.ring_map``, drawn in notebook 03): a ring of radius 1 + ||z||/10.
 - A mixture of Gaussian clusters with different spreads (data that is Gaussian only given
   its cluster, and whose noise level depends on where you are).
@@ -40,7 +40,7 @@ def as_points(x: np.ndarray, name: str = "x", dim: int | None = None) -> np.ndar
 
 
 def sample_ring(n: int, rng: np.random.Generator) -> np.ndarray:
-    """n points of the seed's ring: x = f(z), z ~ N(0, I_2). Returns float64 (n, 2)."""
+    """n points of the ring: x = f(z), z ~ N(0, I_2). Returns float64 (n, 2)."""
     n = require_positive_int(n, "n")
     return ring_map(require_generator(rng).standard_normal((n, 2)))
 

@@ -44,7 +44,7 @@ RUN_ALL_TIMEOUT_S = 900.0
 # ------------------------------------------------------------------ expected readouts
 # Each function gets the slider values (description -> value, as the kernel has them)
 # and returns the texts the widget's outputs must contain. They restate the maths with
-# scipy on the seed's data, so a wrong formula or a stale readout in vaelab fails here.
+# scipy on the notebooks' data, so a wrong formula or a stale readout in vaelab fails here.
 
 NEWBORN_WEIGHTS_G = np.array([2642.0, 3500.0, 4358.0])
 CAR_COUNTS = np.array([3, 4, 1])

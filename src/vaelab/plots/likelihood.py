@@ -28,7 +28,7 @@ from vaelab.likelihoods import (
 )
 from vaelab.validation import as_counts, as_finite_array, require_positive_int
 
-#: The seed figure's window: mu in grams, sigma in grams.
+#: The window of notebook 01's surface figure: mu in grams, sigma in grams.
 SURFACE_MU_RANGE = (3000.0, 4000.0)
 SURFACE_SIGMA_RANGE = (500.0, 1600.0)
 #: Contours drawn this many nats below the maximum.

@@ -34,7 +34,7 @@ from vaelab.plots.likelihood import (
     update_gaussian_density,
     update_poisson,
 )
-from vaelab.seed_data import CAR_COUNTS, NEWBORN_WEIGHTS_G
+from vaelab.small_data import CAR_COUNTS, NEWBORN_WEIGHTS_G
 from vaelab.validation import as_counts, as_finite_array
 
 GAUSSIAN_MU_RANGE = (2000.0, 5000.0)

@@ -1,18 +1,18 @@
-"""The seed's data sets: values, dtypes, read-only."""
+"""vaelab.small_data: values, dtypes, read-only."""
 
 import numpy as np
 import pytest
 
-from vaelab.seed_data import CAR_COUNTS, NEWBORN_WEIGHTS_G
+from vaelab.small_data import CAR_COUNTS, NEWBORN_WEIGHTS_G
 
 
-def test_newborn_weights_are_the_seed_values() -> None:
+def test_newborn_weights_are_the_notebook_values() -> None:
     np.testing.assert_array_equal(NEWBORN_WEIGHTS_G, [2642.0, 3500.0, 4358.0])
     assert NEWBORN_WEIGHTS_G.dtype == np.float64
     assert NEWBORN_WEIGHTS_G.shape == (3,)
 
 
-def test_car_counts_are_the_seed_values() -> None:
+def test_car_counts_are_the_notebook_values() -> None:
     np.testing.assert_array_equal(CAR_COUNTS, [3, 4, 1])
     assert np.issubdtype(CAR_COUNTS.dtype, np.integer)
 
