@@ -1,15 +1,50 @@
-"""Input checks shared by every public function: one wording for one mistake."""
+"""Input checks shared by every public function: one wording for one mistake.
+
+Numbers may be Python or NumPy scalars (``np.int64(5)`` is an integer, ``np.float32(0.5)`` a
+number) or one-element arrays and tensors of zero dimensions. A bool is refused wherever a
+number is meant (``True`` would silently count as 1), and so is a str (``"3"`` is not 3).
+"""
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Sequence
 
 import numpy as np
 
 
+def _scalar(value: object) -> object:
+    """A 0-d NumPy array or torch tensor as its Python number; anything else unchanged."""
+    if getattr(value, "ndim", None) == 0 and hasattr(value, "item"):
+        return value.item()
+    return value
+
+
+def _number(value: object, name: str, what: str) -> float:
+    """``value`` as a float if it is a real number (not a bool, str or None), else raise."""
+    x = _scalar(value)
+    if isinstance(x, bool | np.bool_):
+        raise TypeError(f"{name} must be {what}, got the bool {value!r}; pass a number")
+    if not isinstance(x, numbers.Real):
+        raise TypeError(f"{name} must be {what}, got {value!r} ({type(value).__name__})")
+    return float(x)
+
+
 def as_finite_array(values: Sequence[float] | np.ndarray, name: str = "data") -> np.ndarray:
-    """Return ``values`` as a non-empty 1-D float array, or raise ``ValueError``."""
-    arr = np.asarray(values, dtype=float)
+    """Return ``values`` as a non-empty 1-D float array, or raise ``ValueError``/``TypeError``."""
+    try:
+        raw = np.asarray(values)
+    except ValueError:  # ragged nested lists
+        raise ValueError(f"{name} must be a 1-D sequence of numbers, got {values!r}") from None
+    if raw.dtype == bool:
+        raise TypeError(f"{name} must be numbers, got booleans; pass the observations as "
+                        "numbers (True/False would silently count as 1/0)")
+    # Object arrays hold mixed Python objects: numbers pass, None (cast to NaN) does not.
+    numeric = raw.dtype.kind in "iuf" or (raw.dtype.kind == "O" and all(
+        isinstance(v, numbers.Real) and not isinstance(v, bool) for v in raw.ravel()))
+    if not numeric:
+        raise TypeError(f"{name} must be a sequence of real numbers, got {values!r}")
+    arr = raw.astype(float)
     if arr.ndim == 0:
         arr = arr.reshape(1)
     if arr.ndim != 1:
@@ -34,32 +69,42 @@ def as_counts(values: Sequence[int] | np.ndarray, name: str = "counts") -> np.nd
 
 
 def require_positive(value: float, name: str) -> float:
-    """Return ``value`` as a float if it is finite and > 0, else raise ``ValueError``."""
-    try:
-        x = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a positive number, got {value!r}") from None
+    """Return ``value`` as a float if it is a finite number > 0, else raise ``ValueError``
+    (``TypeError`` for a bool, str or other non-number)."""
+    x = _number(value, name, "a positive number")
     if not np.isfinite(x) or x <= 0:
         raise ValueError(f"{name} must be a positive, finite number, got {value!r}")
     return x
 
 
 def require_finite(value: float, name: str) -> float:
-    """Return ``value`` as a float if it is finite, else raise ``ValueError``."""
-    try:
-        x = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a number, got {value!r}") from None
+    """Return ``value`` as a float if it is a finite number, else raise ``ValueError``
+    (``TypeError`` for a bool, str or other non-number)."""
+    x = _number(value, name, "a finite number")
     if not np.isfinite(x):
-        raise ValueError(f"{name} must be finite, got {value!r}")
+        raise ValueError(f"{name} must be finite, got {value!r}; pass a finite number")
     return x
 
 
+def require_int(value: int, name: str, minimum: int | None = None) -> int:
+    """Return ``value`` as an int if it is an integer (Python or NumPy, not a bool) and at least
+    ``minimum``, else raise ``ValueError`` (``TypeError`` for a bool or a non-integer)."""
+    x = _scalar(value)
+    if isinstance(x, bool | np.bool_) or not isinstance(x, numbers.Integral):
+        hint = "; pass a whole number such as 5" if isinstance(x, numbers.Real) else ""
+        raise TypeError(f"{name} must be an integer, got {value!r} "
+                        f"({type(value).__name__}){hint}")
+    if minimum is not None and x < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return int(x)
+
+
 def require_positive_int(value: int, name: str) -> int:
-    """Return ``value`` if it is an integer >= 1, else raise ``ValueError``."""
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
-        raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
-    return int(value)
+    """Return ``value`` as an int if it is an integer >= 1, else raise ``ValueError``."""
+    try:
+        return require_int(value, name, 1)
+    except TypeError as exc:  # kept a ValueError: callers and tests catch that
+        raise ValueError(str(exc).replace("an integer,", "an integer >= 1,")) from None
 
 
 def require_generator(rng: object) -> np.random.Generator:
