@@ -20,10 +20,7 @@ def seed_everything(seed: int = 0, threads: int = DEFAULT_THREADS) -> np.random.
     A rerun of a notebook in a fresh kernel on the same machine then reproduces
     every printed value.
     """
-    try:
-        seed = require_int(seed, "seed", 0)
-    except TypeError as exc:  # a ValueError, as before
-        raise ValueError(str(exc)) from None
+    seed = require_int(seed, "seed", 0)
     if seed >= 2**64:  # torch.manual_seed's limit
         raise ValueError(f"seed must be below 2**64, got {seed}; use a smaller seed")
     # Python ints, not NumPy's: random.seed refuses np.int64, set_num_threads refuses bool.

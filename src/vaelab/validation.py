@@ -12,6 +12,16 @@ from collections.abc import Sequence
 
 import numpy as np
 
+_MAX_EXACT_COUNT = 2**53
+
+
+class InputTypeError(TypeError, ValueError):
+    """An argument of the wrong type (a bool or str where a number is meant, ...).
+
+    A ``TypeError``, and a ``ValueError`` too: the package reported these as ``ValueError``
+    before, and callers that catch that keep working.
+    """
+
 
 def _scalar(value: object) -> object:
     """A 0-d NumPy array or torch tensor as its Python number; anything else unchanged."""
@@ -24,9 +34,9 @@ def _number(value: object, name: str, what: str) -> float:
     """``value`` as a float if it is a real number (not a bool, str or None), else raise."""
     x = _scalar(value)
     if isinstance(x, bool | np.bool_):
-        raise TypeError(f"{name} must be {what}, got the bool {value!r}; pass a number")
+        raise InputTypeError(f"{name} must be {what}, got the bool {value!r}; pass a number")
     if not isinstance(x, numbers.Real):
-        raise TypeError(f"{name} must be {what}, got {value!r} ({type(value).__name__})")
+        raise InputTypeError(f"{name} must be {what}, got {value!r} ({type(value).__name__})")
     return float(x)
 
 
@@ -37,13 +47,13 @@ def as_finite_array(values: Sequence[float] | np.ndarray, name: str = "data") ->
     except ValueError:  # ragged nested lists
         raise ValueError(f"{name} must be a 1-D sequence of numbers, got {values!r}") from None
     if raw.dtype == bool:
-        raise TypeError(f"{name} must be numbers, got booleans; pass the observations as "
+        raise InputTypeError(f"{name} must be numbers, got booleans; pass the observations as "
                         "numbers (True/False would silently count as 1/0)")
     # Object arrays hold mixed Python objects: numbers pass, None (cast to NaN) does not.
     numeric = raw.dtype.kind in "iuf" or (raw.dtype.kind == "O" and all(
         isinstance(v, numbers.Real) and not isinstance(v, bool) for v in raw.ravel()))
     if not numeric:
-        raise TypeError(f"{name} must be a sequence of real numbers, got {values!r}")
+        raise InputTypeError(f"{name} must be a sequence of real numbers, got {values!r}")
     arr = raw.astype(float)
     if arr.ndim == 0:
         arr = arr.reshape(1)
@@ -62,6 +72,9 @@ def as_counts(values: Sequence[int] | np.ndarray, name: str = "counts") -> np.nd
     arr = as_finite_array(values, name)
     if np.any(arr < 0):
         raise ValueError(f"{name} must be non-negative counts, got {arr[arr < 0][0]:g}")
+    if np.any(arr > _MAX_EXACT_COUNT):  # beyond 2**53 floats skip integers, int64 overflows
+        raise ValueError(f"{name} holds a count of {arr.max():g}, too large to count exactly; "
+                         f"counts must be at most 2**53 = {_MAX_EXACT_COUNT}")
     if np.any(arr != np.round(arr)):
         bad = arr[arr != np.round(arr)][0]
         raise ValueError(f"{name} must be whole numbers (counts), got {bad:g}")
@@ -92,7 +105,7 @@ def require_int(value: int, name: str, minimum: int | None = None) -> int:
     x = _scalar(value)
     if isinstance(x, bool | np.bool_) or not isinstance(x, numbers.Integral):
         hint = "; pass a whole number such as 5" if isinstance(x, numbers.Real) else ""
-        raise TypeError(f"{name} must be an integer, got {value!r} "
+        raise InputTypeError(f"{name} must be an integer, got {value!r} "
                         f"({type(value).__name__}){hint}")
     if minimum is not None and x < minimum:
         raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
@@ -103,8 +116,8 @@ def require_positive_int(value: int, name: str) -> int:
     """Return ``value`` as an int if it is an integer >= 1, else raise ``ValueError``."""
     try:
         return require_int(value, name, 1)
-    except TypeError as exc:  # kept a ValueError: callers and tests catch that
-        raise ValueError(str(exc).replace("an integer,", "an integer >= 1,")) from None
+    except InputTypeError as exc:  # one wording for every non-integer: ">= 1" included
+        raise InputTypeError(str(exc).replace("an integer,", "an integer >= 1,")) from None
 
 
 def require_generator(rng: object) -> np.random.Generator:
