@@ -97,3 +97,13 @@ def test_as_counts_refuses_negative_and_fractional_counts():
         as_counts([1, -1])
     with pytest.raises(ValueError, match="whole numbers"):
         as_counts([1.5])
+
+
+def test_require_range_takes_two_finite_increasing_numbers():
+    from vaelab.validation import require_range
+
+    assert require_range((np.int64(1), 2.5), "r") == (1.0, 2.5)
+    for bad, error in [((1.0,), TypeError), ("ab", TypeError), ((2.0, 1.0), ValueError),
+                       ((0.0, np.inf), ValueError), ((True, 2.0), TypeError)]:
+        with pytest.raises(error, match="r must be"):
+            require_range(bad, "r")

@@ -99,6 +99,17 @@ def require_finite(value: float, name: str) -> float:
     return x
 
 
+def require_range(pair: Sequence[float], name: str) -> tuple[float, float]:
+    """Return ``pair`` as ``(low, high)`` floats if it is two finite numbers with low < high."""
+    if isinstance(pair, str) or not isinstance(pair, Sequence | np.ndarray) or len(pair) != 2:
+        raise InputTypeError(f"{name} must be a pair (low, high), got {pair!r}")
+    lo = _number(pair[0], name, "a pair of numbers (low, high)")
+    hi = _number(pair[1], name, "a pair of numbers (low, high)")
+    if not (np.isfinite(lo) and np.isfinite(hi) and lo < hi):
+        raise ValueError(f"{name} must be (low, high) with finite low < high, got {pair!r}")
+    return lo, hi
+
+
 def require_int(value: int, name: str, minimum: int | None = None) -> int:
     """Return ``value`` as an int if it is an integer (Python or NumPy, not a bool) and at least
     ``minimum``, else raise ``ValueError`` (``TypeError`` for a bool or a non-integer)."""
