@@ -835,3 +835,29 @@ def test_folder_that_is_a_file_is_a_clear_error(tmp_path):
     with pytest.raises(mnist.MnistError, match="not a folder"):
         load_mnist("test", tmp_path / "f", download=False)
 
+
+
+@pytest.mark.parametrize(
+    ("call", "error", "message"),
+    [
+        # "no" counted as True and downloaded.
+        (lambda f, m: load_mnist("test", f, download="no", mirrors=[m], progress=False),
+         TypeError, "download must be True or False"),
+        (lambda f, m: load_mnist("test", f, mirrors=[m], progress="no"), TypeError,
+         "progress must be True or False"),
+        # A malformed md5 made every good file "corrupt", to be downloaded over.
+        (lambda f, m: load_mnist("test", f, mirrors=[m], checksums={TEST_IMAGES: 5}),
+         ValueError, "must be an md5: 32 hexadecimal digits"),
+        (lambda f, m: binarized_test_set(2**70, f, mirrors=[m]), ValueError, "below 2\\*\\*64"),
+        (lambda f, m: binarized_test_set(True, f, mirrors=[m]), TypeError, "seed must be"),
+        (lambda f, m: parse_idx("abc"), TypeError, "needs the file's bytes"),
+    ],
+)
+def test_arguments_are_checked_before_any_request(server, tmp_path, call, error, message):
+    syn = Synthetic()
+    syn.write(tmp_path / "d")
+    m1 = server.serve("m1", syn.files)
+    before = snapshot(tmp_path / "d")
+    with pytest.raises(error, match=message):
+        call(tmp_path / "d", m1)
+    assert server.requests == [] and snapshot(tmp_path / "d") == before

@@ -30,6 +30,7 @@ import hashlib
 import http.client
 import logging
 import os
+import re
 import signal
 import stat
 import sys
@@ -51,7 +52,7 @@ except ImportError:  # Windows: no advisory locks, so stale temporary files are 
     fcntl = None  # type: ignore[assignment]
 
 from vaelab.progress import progress_bar
-from vaelab.validation import require_positive
+from vaelab.validation import InputTypeError, require_int, require_positive
 
 __all__ = [
     "ENV_VAR",
@@ -506,7 +507,13 @@ def _check_checksums(checksums: Mapping[str, str] | None) -> dict[str, str]:
         if unknown:
             raise ValueError(f"checksums has unknown file names {sorted(unknown)}; "
                              f"use names from {list(MD5)}")
-        merged.update({k: str(v).lower() for k, v in checksums.items()})
+        for name, value in checksums.items():
+            # A malformed md5 matches no file: every valid copy would count as corrupt and
+            # be downloaded again over the good one.
+            if not (isinstance(value, str) and re.fullmatch(r"[0-9a-fA-F]{32}", value)):
+                raise ValueError(f"checksums[{name!r}] must be an md5: 32 hexadecimal digits, "
+                                 f"got {value!r}")
+            merged[name] = value.lower()
     return merged
 
 
@@ -539,6 +546,9 @@ def parse_idx(
     header dimensions. Raises ``IdxFormatError`` (a ``ValueError``) naming ``source``.
     The result shares memory with ``data`` (read-only when ``data`` is ``bytes``).
     """
+    if not isinstance(data, bytes | bytearray | memoryview):
+        raise InputTypeError(f"{source}: parse_idx needs the file's bytes (bytes, bytearray or "
+                             f"memoryview), got {type(data).__name__}")
     buf = memoryview(data).cast("B")
     if len(buf) < 4:
         raise IdxFormatError(f"{source}: only {len(buf)} bytes, too short for an IDX header")
@@ -615,6 +625,10 @@ def load_mnist(
     """
     split = _check_split(split)
     timeout = require_positive(timeout, "timeout")
+    # "no" or 0.0 would count as True and False: a bool only.
+    for name, flag in (("download", download), ("progress", progress)):
+        if not isinstance(flag, bool | np.bool_):
+            raise InputTypeError(f"{name} must be True or False, got {flag!r}")
     img_path, lab_path = _ensure(
         SPLIT_FILES[split], data_dir, download=bool(download), mirrors=_check_mirrors(mirrors),
         checksums=_check_checksums(checksums), timeout=timeout, progress=progress)
@@ -680,8 +694,9 @@ def binarized_test_set(
 
     The same seed gives an identical tensor, so test-set likelihoods are comparable across runs.
     """
-    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
-        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+    seed = require_int(seed, "seed", 0)
+    if seed >= 2**64:  # torch.Generator's limit
+        raise ValueError(f"seed must be below 2**64, got {seed}; use a smaller seed")
     images, labels = load_mnist("test", data_dir, download, mirrors=mirrors,
                                 checksums=checksums, progress=progress)
     generator = torch.Generator().manual_seed(int(seed))
