@@ -92,3 +92,16 @@ def test_derive_all_rejects_bad_n():
     m = LinearGaussianModel([[1.0]], [0.0], 1.0)
     with pytest.raises(ValueError, match="n must be"):
         derive_all(m, [0.0], Gaussian.diagonal([0.0], [1.0]), 1, np.random.default_rng(0))
+
+
+def test_format_derivation_refuses_a_bad_width_or_object():
+    d = derive_all(LinearGaussianModel([[1.0]], [0.0], 1.0), [0.0], Gaussian.diagonal(0.0, 1.0),
+                   5, np.random.default_rng(0))[0]
+    # Were Python's format errors ("Sign not allowed in string format specifier") and an
+    # AttributeError.
+    with pytest.raises(ValueError, match="width must be an integer >= 1, got -1"):
+        format_derivation(d, width=-1)
+    with pytest.raises(TypeError, match="width must be an integer"):
+        format_derivation(d, width="a")
+    with pytest.raises(TypeError, match="d must be a Derivation"):
+        format_derivation(object())

@@ -57,3 +57,32 @@ def test_bad_input():
         Gaussian([0.0], [[1.0]]).sample(3, 0)
     with pytest.raises(ValueError, match="n must be"):
         Gaussian([0.0], [[1.0]]).sample(0, np.random.default_rng(0))
+
+
+# Each returned an object or a number before (a 0-dimensional Gaussian, True as a mean of 1,
+# a NaN expectation), or said "non-finite" for None, or "non-positive variance (0)" for a
+# std whose square underflowed.
+@pytest.mark.parametrize(
+    ("call", "error", "message"),
+    [
+        (lambda: Gaussian([], np.zeros((0, 0))), ValueError, "mean is empty"),
+        (lambda: Gaussian.diagonal([], []), ValueError, "mean is empty"),
+        (lambda: Gaussian.diagonal(True, 1.0), TypeError, "mean must be numeric"),
+        (lambda: Gaussian.diagonal(None, 1.0), TypeError, "mean must be numeric"),
+        (lambda: Gaussian.diagonal(0.0, 1e-200), ValueError, "std = 1e-200 has a variance"),
+        (lambda: Gaussian.diagonal(0.0, 1e200), ValueError, "std = 1e.200 has a variance"),
+        (lambda: Categorical([True]), TypeError, "probs must be numeric"),
+        (lambda: Categorical([0.5, 0.5]).expect(np.array([np.nan, 0.0])), ValueError,
+         "values contain NaN"),
+        (lambda: Categorical([0.5, 0.5]).expect(["a", "b"]), TypeError, "values must be numbers"),
+    ],
+)
+def test_degenerate_or_wrongly_typed_input_is_refused(call, error, message):
+    with pytest.raises(error, match=message):
+        call()
+
+
+def test_expect_still_counts_zero_probability_times_minus_infinity_as_zero():
+    q = Categorical([1.0, 0.0])
+    assert q.expect(np.array([2.0, -np.inf])) == 2.0
+    assert q.entropy() == 0.0

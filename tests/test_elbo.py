@@ -18,6 +18,7 @@ from vaelab.elbo import (
     iw_bound,
     iw_bound_curve,
     iw_log_weights,
+    log_mean_exp,
     log_mean_exp_estimate,
     mc_elbo,
     mc_estimate,
@@ -132,3 +133,70 @@ def test_bad_input_gives_clear_errors():
         fit_gaussian_q(lambda z: z.sum(-1), 1, steps=0)
     with pytest.raises(ValueError, match="init_mean"):
         fit_gaussian_q(lambda z: z.sum(-1), 2, init_mean=[0.0])
+
+
+_LG = LinearGaussianModel([[1.0]], [0.0], 1.0)
+_Q = Gaussian.diagonal(0.0, 1.0)
+
+
+def _rng():
+    return np.random.default_rng(0)
+
+
+def _square(z):
+    return -0.5 * (z**2).sum(-1)
+
+
+# Before: NaN in, NaN (or a raw ValueError/IndexError/AttributeError) out; a log_likelihood
+# that summed over the samples or kept an axis broadcast into a wrong ELBO; a seed of 1.7 ran
+# as 1; an ELBO that became NaN was returned as a fitted q.
+@pytest.mark.parametrize(
+    ("call", "error", "message"),
+    [
+        (lambda: format_estimate(Estimate(1.0, np.nan, 2)), ValueError, "finite standard error"),
+        (lambda: format_estimate(Estimate(1.0, -1.0, 2)), ValueError, "standard error >= 0"),
+        (lambda: format_estimate((1.0, 0.1, 2)), TypeError, "est must be an Estimate"),
+        (lambda: mc_estimate(["a", "b"]), TypeError, "values must be real numbers"),
+        (lambda: mc_estimate(None), TypeError, "values must be real numbers"),
+        (lambda: log_mean_exp([]), ValueError, "at least one value"),
+        (lambda: log_mean_exp([np.nan, 0.0]), ValueError, "NaN or \\+inf"),
+        (lambda: log_mean_exp([1.0, 2.0], axis=3), ValueError, "axis 3 is out of range"),
+        (lambda: log_mean_exp_estimate([np.nan, 0.0]), ValueError, "not NaN or \\+inf"),
+        (lambda: log_mean_exp_estimate([-np.inf, -np.inf]), ValueError, "at least one finite"),
+        (lambda: mc_elbo(_LG, [0.0], _Q, 1, _rng()), ValueError, "n must be >= 2"),
+        (lambda: iw_bound(_LG, [0.0], _Q, 2, 1, _rng()), ValueError, "n_repeats must be >= 2"),
+        (lambda: elbo_terms(object(), [0.0], _Q), TypeError, "lacks log_marginal"),
+        (lambda: iw_bound_curve(np.zeros((2, 2)), 2), TypeError, "ks must be a sequence"),
+        (lambda: iw_bound_curve(np.zeros((2, 0)), [1]), ValueError, "K >= 1"),
+        (lambda: iw_bound_curve(np.zeros((1, 4)), [4]), ValueError, "leaves 1 block"),
+        (lambda: reparameterized_elbo(_square, np.zeros(1), np.zeros(1), torch.zeros(1)),
+         TypeError, "mu must be a floating-point torch tensor"),
+        (lambda: reparameterized_elbo(lambda z: _square(z).sum(), torch.zeros(1),
+                                      torch.zeros(1), torch.zeros(4, 1)), ValueError,
+         r"to a tensor of shape \(4,\) \(one value per z\), got \(\)"),
+        (lambda: reparameterized_elbo(lambda z: -0.5 * z**2, torch.zeros(1), torch.zeros(1),
+                                      torch.zeros(4, 1)), ValueError, r"got \(4, 1\)"),
+        (lambda: reparameterized_elbo(_square, torch.zeros(1), torch.zeros(1),
+                                      torch.zeros(0, 1)), ValueError, "n >= 1"),
+        (lambda: fit_gaussian_q(_square, 1, steps=2, seed=1.7), TypeError, "seed must be an int"),
+        (lambda: fit_gaussian_q(_square, 1, steps=2, seed=-1), ValueError, "seed must be"),
+        (lambda: fit_gaussian_q(_square, 1, steps=2, init_mean=[np.nan]), ValueError,
+         "init_mean contains a non-finite value"),
+        (lambda: fit_gaussian_q(lambda z: z.sum(-1) * np.nan, 1, steps=2), ValueError,
+         "the ELBO estimate became nan at step 1"),
+        (lambda: decomposition_along_means(_LG, [0.0], [], 0.0), ValueError, "non-empty"),
+        (lambda: decomposition_along_means(_LG, [0.0], [0.0], np.nan), ValueError, "log_std"),
+        (lambda: decomposition_along_means(_LG, [0.0], [0.0], 1000.0), ValueError,
+         "log_std = 1000"),
+        (lambda: decomposition_along_means(LinearGaussianModel(np.eye(2), [0.0, 0.0], 1.0),
+                                           [0.0, 0.0], [0.0], 0.0), ValueError, "1-D latent"),
+    ],
+)
+def test_bad_input_is_refused_before_work(call, error, message):
+    with pytest.raises(error, match=message):
+        call()
+
+
+def test_log_mean_exp_keeps_zero_weights():
+    assert log_mean_exp([-np.inf, -np.inf]) == -np.inf
+    assert log_mean_exp([-np.inf, 0.0]) == pytest.approx(np.log(0.5))

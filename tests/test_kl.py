@@ -112,3 +112,37 @@ def test_bad_input_gives_clear_errors():
         gaussian_kl_full(np.zeros(2), np.eye(3), np.zeros(2), np.eye(2))
     with pytest.raises(ValueError, match="numeric"):
         gaussian_kl_standard_normal(np.array(["a"]), np.array(["b"]))
+
+
+def test_non_symmetric_covariance_is_refused():
+    # Cholesky reads one triangle only: this q gave KL 0 to N(0, I) although it is not N(0, I).
+    lopsided = np.array([[1.0, 0.9], [0.0, 1.0]])
+    with pytest.raises(ValueError, match="cov_q must be symmetric"):
+        gaussian_kl_full(np.zeros(2), lopsided, np.zeros(2), np.eye(2))
+    with pytest.raises(ValueError, match="cov_p must be symmetric"):
+        gaussian_kl_full(np.zeros(2), np.eye(2), np.zeros(2), lopsided.T)
+
+
+@pytest.mark.parametrize(
+    ("call", "error", "message"),
+    [
+        # NumPy NaN came back as a NaN KL, complex lost its imaginary part, bool tensors and
+        # integer tensors gave torch's own errors, mixed devices torch's device message.
+        (lambda: gaussian_kl_standard_normal(np.array([np.nan]), np.zeros(1)), ValueError,
+         "mu contains NaN or infinity"),
+        (lambda: gaussian_kl_full(np.array([np.inf, 0.0]), np.eye(2), np.zeros(2), np.eye(2)),
+         ValueError, "mean_q contains NaN or infinity"),
+        (lambda: gaussian_kl_standard_normal(np.array([1j]), np.zeros(1)), TypeError,
+         "mu must be numeric"),
+        (lambda: gaussian_kl_standard_normal(torch.tensor([True]), torch.tensor([False])),
+         TypeError, "mu must be a floating-point tensor, got torch.bool"),
+        (lambda: gaussian_kl_full(torch.zeros(2, dtype=torch.long), torch.eye(2),
+                                  torch.zeros(2), torch.eye(2)), TypeError, "floating-point"),
+        (lambda: gaussian_kl_diagonal(torch.zeros(1, device="meta"), torch.zeros(1),
+                                      torch.zeros(1), torch.zeros(1)), ValueError,
+         "must be on one device, got mu_q on meta"),
+    ],
+)
+def test_bad_types_values_and_devices_are_named(call, error, message):
+    with pytest.raises(error, match=message):
+        call()

@@ -185,3 +185,47 @@ def test_bad_input_gives_clear_errors():
         GaussianMixtureModel([0.5, 0.5], [[0.0], [1.0]], [[[1.0]], [[0.0]]])
     with pytest.raises(ValueError, match="covs"):
         GaussianMixtureModel([0.5, 0.5], [[0.0], [1.0]], [[[1.0]]])
+
+
+# Before: integer tensors cast the model's parameters to integers (W = 0.5 became 0), x
+# outside [0, 1] and NaN gave a Bernoulli "log-likelihood", torch broadcast (3,) against
+# (3, 1), empty W or V built a model, a (n, 3) z was mapped "to a ring", and a far-away x made
+# the quadrature index an empty array.
+@pytest.mark.parametrize(
+    ("call", "error", "message"),
+    [
+        (lambda: LinearGaussianModel([[0.5]], [0.0], 1.0).decoder_mean(torch.tensor([[1]])),
+         TypeError, "z must be a floating-point tensor"),
+        (lambda: bernoulli_log_likelihood(np.array([5.0]), np.array([0.0])), ValueError,
+         r"x must hold values in \[0, 1\]"),
+        (lambda: bernoulli_log_likelihood(torch.tensor([-1.0]), torch.tensor([0.0])), ValueError,
+         r"x must hold values in \[0, 1\]"),
+        (lambda: bernoulli_log_likelihood(np.array([np.nan]), np.array([0.0])), ValueError,
+         "x contains a non-finite value"),
+        (lambda: bernoulli_log_likelihood(np.array([1.0]), np.array([np.inf])), ValueError,
+         "logits contains a non-finite value"),
+        (lambda: bernoulli_log_likelihood(torch.tensor([1.0, 0.0, 1.0]),
+                                          torch.tensor([[0.0], [1.0], [2.0]])), ValueError,
+         "must share their last dimension"),
+        (lambda: bernoulli_log_likelihood(torch.tensor([1]), torch.tensor([2])), TypeError,
+         "logits must be a floating-point tensor"),
+        (lambda: ring_map(np.ones((2, 3))), ValueError, r"shape \(n, 2\)"),
+        (lambda: LinearGaussianModel(np.zeros((1, 0)), [0.0], 1.0), ValueError, "D, d >= 1"),
+        (lambda: LinearGaussianModel(np.zeros((0, 1)), np.zeros(0), 1.0), ValueError,
+         "D, d >= 1"),
+        (lambda: NonlinearModel1D([], [], np.zeros((1, 0)), [0.0]), ValueError, "H >= 1"),
+        (lambda: NonlinearModel1D([1.0], [0.0], np.zeros((0, 1)), np.zeros(0)), ValueError,
+         "D >= 1"),
+    ],
+)
+def test_wrong_types_ranges_and_empty_models_are_refused(call, error, message):
+    with pytest.raises(error, match=message):
+        call()
+
+
+def test_log_marginal_of_a_far_away_x_is_a_number_or_a_clear_error():
+    model = NonlinearModel1D([1.0], [0.0], [[1.0]], [0.0])
+    # ln p(x, z) ~ -5e299: max - 60 rounds to max and the grid kept no point (IndexError).
+    assert model.log_marginal([1e150]) == pytest.approx(-0.5 * 1e300, rel=1e-12)
+    with np.errstate(over="ignore"), pytest.raises(ValueError, match="-inf in float64"):
+        model.log_marginal([1e300])

@@ -249,3 +249,41 @@ BAD_CALLS = [
 def test_bad_input_raises_value_error(name: str, call, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         call()
+
+
+# Each case returned a number (or a raw error from deep inside) before it was checked.
+@pytest.mark.parametrize(
+    ("call", "error", "message"),
+    [
+        (lambda: lk.gaussian_log_likelihood([1.0], True, 1.0), TypeError, "mu must be a number"),
+        (lambda: lk.gaussian_log_likelihood([1.0], "3", 1.0), TypeError, "mu must be a number"),
+        (lambda: lk.poisson_log_likelihood([3, 4, 1], True), TypeError, "lambda must be a number"),
+        (lambda: lk.gaussian_log_likelihood([1.0], [0.0, 1.0], [1.0, 2.0, 3.0]), ValueError,
+         r"mu and sigma must broadcast to one grid, got shapes \(2,\) and \(3,\)"),
+        (lambda: lk.gaussian_gradient_ascent([1.0, 2.0], start=(0.0,)), ValueError,
+         r"start must be a pair \(mu, sigma\)"),
+        (lambda: lk.gaussian_gradient_ascent([1.0, 2.0], start=5.0), ValueError, "start must be"),
+        (lambda: lk.gaussian_gradient_ascent(NEWBORN_WEIGHTS_G, learning_rate=3.0), ValueError,
+         "diverged .* use a smaller learning_rate"),  # was OverflowError: Numerical result ...
+        (lambda: lk.gaussian_gradient_ascent([1.0, 2.0], tol=np.nan), ValueError, "tol"),
+        (lambda: lk.gaussian_gradient_ascent([1.0, 2.0], tol=-1.0), ValueError, "tol must be >= 0"),
+        # x with no spread has no MLE: the ascent crawled to sigma = 9e-16 and returned that.
+        (lambda: lk.gaussian_gradient_ascent([1.0, 1.0, 1.0]), ValueError, "no spread"),
+        (lambda: lk.gaussian_within_nats(NEWBORN_WEIGHTS_G, nats=1e6), ValueError,
+         "too large for 3 observations"),
+        # int64 overflow: 1e20 cars became -9.2e18 with only a RuntimeWarning.
+        (lambda: lk.poisson_log_likelihood([1e20], 1.0), ValueError, "too large to count exactly"),
+    ],
+)
+def test_wrong_or_out_of_range_input_is_refused(call, error, message):
+    with pytest.raises(error, match=message):
+        call()
+
+
+def test_within_nats_finds_wide_regions_beyond_the_default_brackets():
+    # 50 nats around two points: the sigma root lies past the old bracket [1, 1e6].
+    region = lk.gaussian_within_nats([1.0, 2.0], nats=50.0)
+    for sigma in (region.sigma_low, region.sigma_high):
+        drop = lk.gaussian_log_likelihood([1.0, 2.0], 1.5, 0.5) - lk.gaussian_log_likelihood(
+            [1.0, 2.0], 1.5, sigma)
+        assert drop == pytest.approx(50.0, rel=1e-9)

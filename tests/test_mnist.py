@@ -8,8 +8,12 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import json
 import os
+import signal
 import socket
+import subprocess
+import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -28,6 +32,7 @@ from vaelab.mnist import (
     MD5,
     IdxFormatError,
     MnistCorruptFileError,
+    MnistError,
     MnistNotFoundError,
     binarize,
     binarized_test_set,
@@ -99,11 +104,13 @@ class Synthetic:
 
 
 class Server:
-    """Routes: path -> (kind, body). kinds: ok, truncate, nolength_truncate, status, slow."""
+    """Routes: path -> (kind, body). kinds: ok, truncate, nolength_truncate, status, slow,
+    stall (half the body, then nothing until the server closes)."""
 
     def __init__(self) -> None:
         self.routes: dict[str, tuple[str, object]] = {}
         self.requests: list[str] = []
+        self.release = threading.Event()
         owner = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -123,6 +130,10 @@ class Server:
                 self.end_headers()
                 if kind == "ok":
                     self.wfile.write(data)
+                elif kind == "stall":
+                    self.wfile.write(data[: len(data) // 2])
+                    self.wfile.flush()
+                    owner.release.wait(30)
                 else:  # send half the body, then close the connection
                     self.wfile.write(data[: len(data) // 2])
                     self.wfile.flush()
@@ -145,6 +156,7 @@ class Server:
         return self.mirror(prefix)
 
     def close(self) -> None:
+        self.release.set()
         self.httpd.shutdown()
         self.httpd.server_close()
 
@@ -459,6 +471,152 @@ def test_missing_files_in_read_only_folder_download_nothing(server, tmp_path, no
 
 
 # ---------------------------------------------------------------------------------------------
+# Interrupted and concurrent downloads, unusable folders
+
+_DOWNLOAD = """
+import json, sys
+from vaelab.mnist import download_mnist
+folder, mirror, checksums = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
+download_mnist(folder, mirrors=[mirror], checksums=checksums, progress=False)
+"""
+
+
+def _start_download(folder: Path, mirror: str, syn: Synthetic, prefix=()) -> subprocess.Popen:
+    return subprocess.Popen([*prefix, sys.executable, "-c", _DOWNLOAD, str(folder), mirror,
+                             json.dumps(syn.checksums)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _all_four(seed: int = 0) -> Synthetic:
+    """Synthetic train and test files under the four real names (download_mnist wants all)."""
+    syn = Synthetic(seed=seed)
+    train = Synthetic(seed=seed + 1, prefix="train")
+    syn.files.update(train.files)
+    syn.checksums.update(train.checksums)
+    return syn
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP], ids=["SIGTERM", "SIGHUP"])
+def test_download_killed_by_signal_leaves_no_temporary_file(server, tmp_path, signum):
+    syn = _all_four()
+    mirror = server.serve("m1", syn.files, kind="stall")
+    folder = tmp_path / "dl"
+    proc = _start_download(folder, mirror, syn)
+    deadline = time.monotonic() + 30
+    while not (folder.is_dir() and list(folder.glob(".*.part"))):  # mid-transfer
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline, "the download never started"
+        time.sleep(0.05)
+    time.sleep(0.2)
+    proc.send_signal(signum)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == -signum, err  # still ends by the signal, as its default does
+    assert list(folder.iterdir()) == [], "a temporary file was left behind"
+
+
+def test_stale_temporary_file_of_a_killed_run_is_removed_live_one_kept(server, tmp_path):
+    syn = Synthetic()
+    folder = tmp_path / "dl"
+    folder.mkdir()
+    stale = folder / f".{TEST_IMAGES}.killed.part"  # as a SIGKILLed run would leave it
+    stale.write_bytes(b"partial")
+    live = folder / f".{TEST_LABELS}.running.part"  # another run, still downloading
+    live.write_bytes(b"partial")
+    old = time.time() - 3600
+    for part in (stale, live):
+        os.utime(part, (old, old))
+    m1 = server.serve("m1", syn.files)
+    with open(live, "rb") as held:
+        import fcntl
+
+        fcntl.flock(held, fcntl.LOCK_EX)
+        syn.check(*load("test", folder, [m1], syn))
+    assert not stale.exists() and live.exists()
+
+
+def test_two_downloads_at_once_both_succeed_and_leave_only_the_files(server, tmp_path):
+    syn = _all_four()
+    mirror = server.serve("m1", syn.files, kind="slow")
+    folder = tmp_path / "dl"
+    procs = [_start_download(folder, mirror, syn) for _ in range(2)]
+    for proc in procs:
+        _, err = proc.communicate(timeout=120)
+        assert proc.returncode == 0, err
+    assert sorted(p.name for p in folder.iterdir()) == sorted(MD5)
+    assert all(md5((folder / name).read_bytes()) == syn.checksums[name] for name in MD5)
+
+
+@pytest.mark.parametrize("under", ["afile/sub", "afile/sub/deeper", "afile"])
+def test_folder_under_a_file_is_a_clear_error_before_any_request(server, tmp_path, monkeypatch,
+                                                                 under):
+    (tmp_path / "afile").write_text("not a folder")
+    monkeypatch.setenv("VAELAB_DATA_DIR", str(tmp_path / under))
+    syn = Synthetic()
+    m1 = server.serve("m1", syn.files)
+    with pytest.raises(MnistError, match="VAELAB_DATA_DIR") as info:
+        load_mnist("test", mirrors=[m1], checksums=syn.checksums, progress=False)
+    assert "is a file" in str(info.value) or "which is a file" in str(info.value)
+    assert str(tmp_path / "afile") in str(info.value)
+    assert server.requests == []
+
+
+_LOAD = """
+import sys
+from vaelab.mnist import MnistError, load_mnist
+try:
+    load_mnist("test", sys.argv[1], mirrors=[sys.argv[2]], progress=False)
+except MnistError as exc:
+    print(type(exc).__name__, exc)
+"""
+
+
+def test_unreadable_data_file_is_a_clear_error(tmp_path, refused_url, unprivileged):
+    syn = Synthetic()
+    syn.write(tmp_path / "d")
+    (tmp_path / "d" / TEST_IMAGES).chmod(0)
+    out = subprocess.run([*unprivileged, sys.executable, "-c", _LOAD, str(tmp_path / "d"),
+                          refused_url], capture_output=True, text=True, timeout=60)
+    assert out.stderr == ""  # no traceback
+    assert f"cannot read {tmp_path / 'd' / TEST_IMAGES} (Permission denied)" in out.stdout
+    assert "chmod a+r" in out.stdout and "VAELAB_DATA_DIR" in out.stdout
+
+
+@pytest.mark.parametrize("where", ["ro", "ro/missing/deeper"])
+def test_read_only_or_missing_destination_is_a_clear_error(server, tmp_path, unprivileged,
+                                                           where):
+    syn = Synthetic()
+    m1 = server.serve("m1", syn.files)
+    (tmp_path / "ro").mkdir()
+    (tmp_path / "ro").chmod(0o555)
+    out = subprocess.run([*unprivileged, sys.executable, "-c", _LOAD, str(tmp_path / where),
+                          m1], capture_output=True, text=True, timeout=60)
+    assert out.stderr == ""
+    assert out.stdout.startswith("MnistNotFoundError")
+    assert "not writable, so nothing was downloaded" in out.stdout
+    assert server.requests == [] and list((tmp_path / "ro").iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("setup", "match"),
+    [
+        (lambda d: (d / "afile").write_text("x") and str(d / "afile" / "sub"), "which is a file"),
+        (lambda d: "", "data_dir must be a folder path"),
+        (lambda d: str(d / "nothing-here"), "no mirror could provide"),
+    ],
+    ids=["under-a-file", "empty", "offline"],
+)
+def test_cli_errors_are_one_message_and_non_zero_status(tmp_path, refused_url,
+                                                        setup, match):
+    code = ("import sys, vaelab.mnist as m; m.MIRRORS = (sys.argv[2],); "
+            "sys.exit(m.main([sys.argv[1]]))")
+    out = subprocess.run([sys.executable, "-c", code, setup(tmp_path), refused_url],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 1
+    assert out.stderr.startswith("error: ") and match in out.stderr
+    assert "Traceback" not in out.stderr
+
+
+# ---------------------------------------------------------------------------------------------
 # Offline
 
 
@@ -677,3 +835,29 @@ def test_folder_that_is_a_file_is_a_clear_error(tmp_path):
     with pytest.raises(mnist.MnistError, match="not a folder"):
         load_mnist("test", tmp_path / "f", download=False)
 
+
+
+@pytest.mark.parametrize(
+    ("call", "error", "message"),
+    [
+        # "no" counted as True and downloaded.
+        (lambda f, m: load_mnist("test", f, download="no", mirrors=[m], progress=False),
+         TypeError, "download must be True or False"),
+        (lambda f, m: load_mnist("test", f, mirrors=[m], progress="no"), TypeError,
+         "progress must be True or False"),
+        # A malformed md5 made every good file "corrupt", to be downloaded over.
+        (lambda f, m: load_mnist("test", f, mirrors=[m], checksums={TEST_IMAGES: 5}),
+         ValueError, "must be an md5: 32 hexadecimal digits"),
+        (lambda f, m: binarized_test_set(2**70, f, mirrors=[m]), ValueError, "below 2\\*\\*64"),
+        (lambda f, m: binarized_test_set(True, f, mirrors=[m]), TypeError, "seed must be"),
+        (lambda f, m: parse_idx("abc"), TypeError, "needs the file's bytes"),
+    ],
+)
+def test_arguments_are_checked_before_any_request(server, tmp_path, call, error, message):
+    syn = Synthetic()
+    syn.write(tmp_path / "d")
+    m1 = server.serve("m1", syn.files)
+    before = snapshot(tmp_path / "d")
+    with pytest.raises(error, match=message):
+        call(tmp_path / "d", m1)
+    assert server.requests == [] and snapshot(tmp_path / "d") == before

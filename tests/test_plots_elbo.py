@@ -86,3 +86,28 @@ def test_other_figures_and_their_errors():
     with pytest.raises(ValueError, match="window"):
         P.plot_sga_trace(np.zeros(10), 0.0, 0.0)
     assert P.plot_densities(MODEL, X, 0.0, 0.0).axes
+
+
+# Before: NaN limits reached matplotlib, k = 0 vanished from the log axis, window = 0 divided
+# by zero, a NaN trace was drawn as a gap, one Axes for two panels failed on indexing.
+@pytest.mark.parametrize(
+    ("call", "error", "message"),
+    [
+        (lambda: P.decomposition_ylim(np.nan), ValueError, "log_marginal must be finite"),
+        (lambda: P.decomposition_ylim(-3.0, [np.nan, -4.0]), ValueError, "elbo contains NaN"),
+        (lambda: P.plot_iw_bound([0, 1], [Estimate(-3.0, 0.1, 5)] * 2, -2.0, -3.0), ValueError,
+         "each k must be an integer >= 1"),
+        (lambda: P.plot_iw_bound([1], [(-3.0, 0.1, 5)], -2.0, -3.0), TypeError,
+         "estimates must be Estimates"),
+        (lambda: P.plot_iw_bound([1], [Estimate(-3.0, 0.1, 5)], np.nan, -3.0), ValueError,
+         "log_marginal must be finite"),
+        (lambda: P.plot_sga_trace(np.zeros(10), -1.0, -1.0, window=0), ValueError, "window"),
+        (lambda: P.plot_sga_trace(np.full(10, np.nan), -1.0, -1.0, window=2), ValueError,
+         "trace contains NaN"),
+        (lambda: P.plot_ring(np.ones((3, 2)), np.ones((3, 2)), axes=plt.subplots()[1]),
+         ValueError, "axes must be two matplotlib Axes"),
+    ],
+)
+def test_non_finite_values_and_bad_sizes_are_refused(call, error, message):
+    with pytest.raises(error, match=message):  # figures are closed by the module's fixture
+        call()

@@ -112,3 +112,25 @@ def test_missing_artist_is_reported() -> None:
     _, ax = plt.subplots()
     with pytest.raises(ValueError, match="no artist"):
         pl.artist_by_gid(ax, "density")
+
+
+# Before: a range of three values or a str gave Python's unpacking errors, a negative ylim
+# drew an upside-down axis, a single Axes for the two panels failed deep inside matplotlib.
+@pytest.mark.parametrize(
+    ("call", "error", "message"),
+    [
+        (lambda: pl.loglik_surface(NEWBORN_WEIGHTS_G, mu_range=(1.0, 2.0, 3.0)), TypeError,
+         r"mu_range must be a pair \(low, high\)"),
+        (lambda: pl.loglik_surface(NEWBORN_WEIGHTS_G, mu_range="ab"), TypeError, "a pair"),
+        (lambda: pl.loglik_surface(NEWBORN_WEIGHTS_G, mu_range=(5.0, 1.0)), ValueError,
+         "finite low < high"),
+        (lambda: pl.plot_gaussian_density(NEWBORN_WEIGHTS_G, 3500.0, 700.0, ylim=-1.0),
+         ValueError, "ylim must be a positive"),
+        (lambda: pl.plot_poisson(CAR_COUNTS, 2.0, pmf_ylim=np.nan), ValueError, "pmf_ylim"),
+        (lambda: pl.plot_poisson(CAR_COUNTS, 2.0, axes=plt.subplots()[1]), ValueError,
+         "axes must be two matplotlib Axes"),
+    ],
+)
+def test_bad_ranges_limits_and_axes_are_refused(call, error, message):
+    with pytest.raises(error, match=message):  # figures are closed by the module's fixture
+        call()

@@ -92,3 +92,24 @@ def test_explorer_updates_marker_and_image_in_place():
     assert sum(len(ax.get_children()) for ax in fig.axes) == n_artists
     with pytest.raises(ValueError, match="plot_latent_explorer"):
         vp.explorer_artists(plt.figure())
+
+
+# Before: 0..255 pixels were drawn all black and NaN white without a word, a float ncols or
+# a wrong image size gave NumPy's errors, a negative span flipped the manifold's axes.
+@pytest.mark.parametrize(
+    ("call", "error", "message"),
+    [
+        (lambda: vp.tile(np.full((2, 784), 255.0), 2), ValueError,
+         r"pixel values must lie in \[0, 1\], got 255 to 255; scale uint8"),
+        (lambda: vp.tile(np.full((2, 784), np.nan), 2), ValueError, "pixel values"),
+        (lambda: vp.tile(np.zeros((2, 700)), 2), ValueError, r"\(n, 784\) or \(n, 28, 28\)"),
+        (lambda: vp.tile(np.zeros((2, 784)), 2.5), ValueError, "ncols must be an integer"),
+        (lambda: vp.tile(np.zeros((2, 784)), 2, pad=-1), ValueError, "pad must be an integer >= 0"),
+        (lambda: vp.tile(np.zeros((2, 784), dtype=bool), 2), TypeError, "images must be numbers"),
+        (lambda: vp.plot_manifold(np.zeros((2, 2, 784)), -3.0), ValueError, "span must be"),
+        (lambda: vp.plot_manifold(np.zeros((2, 3, 784)), 3.0), ValueError, r"\(n, n, 784\)"),
+    ],
+)
+def test_images_and_sizes_are_checked_before_drawing(call, error, message):
+    with pytest.raises(error, match=message):  # figures are closed by the module's fixture
+        call()

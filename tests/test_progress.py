@@ -6,6 +6,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from vaelab.progress import progress_bar
 
 
@@ -45,3 +47,9 @@ def test_tqdm_disable_wins_over_an_enabled_bar():
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "True"
+
+
+def test_enabled_must_be_a_bool():
+    # "no" is truthy: the bar was shown.
+    with pytest.raises(TypeError, match="progress must be True or False, got 'no'"):
+        progress_bar(range(3), enabled="no")

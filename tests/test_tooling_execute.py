@@ -7,6 +7,7 @@ run of --out serves several assertions.
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
 from pathlib import Path
 
@@ -212,3 +213,95 @@ def test_normalize_drops_huge_widget_state(monkeypatch, capsys):
     execute.normalize(nb, "01_x.ipynb")
     assert "widgets" not in nb.metadata
     assert "widget state over 10 bytes not stored" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------------------------------------
+# Destinations are checked before any notebook runs; a failed write is reported, not raised
+
+
+def _never_run(monkeypatch):
+    def fail(*args, **kwargs):
+        raise AssertionError("a notebook was executed although the destination is unusable")
+
+    monkeypatch.setattr(execute, "execute_notebook", fail)
+
+
+@pytest.mark.parametrize(
+    ("out", "message"),
+    [("afile", "afile is a file, not a folder"),
+     ("afile/sub", "is a file, so no folder can be made under it")],
+)
+def test_out_that_is_or_lies_under_a_file_exits_2_before_running(tmp_path, capsys, monkeypatch,
+                                                                 out, message):
+    _never_run(monkeypatch)
+    (tmp_path / "afile").write_text("x")
+    good = _good(tmp_path / "01_good.ipynb")
+    assert execute.main(["--out", str(tmp_path / out), str(good)]) == 2
+    err = capsys.readouterr()
+    assert err.err.startswith("error: ") and message in err.err and err.out == ""
+
+
+def test_out_where_a_result_would_replace_a_folder_exits_2(tmp_path, capsys, monkeypatch):
+    _never_run(monkeypatch)
+    good = _good(tmp_path / "01_good.ipynb")
+    (tmp_path / "build" / "01_good.html").mkdir(parents=True)
+    assert execute.main(["--out", str(tmp_path / "build"), str(good)]) == 2
+    assert "01_good.html is a folder" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("mode", ["read-only out", "missing out under read-only",
+                                  "read-only notebook in place"])
+def test_unwritable_destination_exits_2_before_running(tmp_path, unprivileged, mode):
+    src = tmp_path / "src"
+    src.mkdir()
+    # Executing it would leave a file behind: its absence shows nothing ran.
+    nb = _write(src / "01_mark.ipynb", new_code_cell("open('ran', 'w').close()"))
+    (tmp_path / "ro").mkdir()
+    (tmp_path / "ro").chmod(0o555)
+    if mode == "read-only notebook in place":
+        nb.chmod(0o444)
+        argv = ["--in-place", str(nb)]
+    else:
+        out = tmp_path / "ro" / ("" if mode == "read-only out" else "build")
+        argv = ["--out", str(out), str(nb)]
+    run = subprocess.run([*unprivileged, sys.executable, "-m", "vaelab.tooling.execute", *argv],
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 2, run
+    assert run.stderr.startswith("error: ") and "Traceback" not in run.stderr
+    assert "not writable" in run.stderr or "read-only" in run.stderr
+    assert not (src / "ran").exists() and list((tmp_path / "ro").iterdir()) == []
+
+
+def _fake_run(monkeypatch, outcome_error=None):
+    def fake(nb, cwd, timeout=0, name=""):
+        return execute.Outcome(nb, 0.1, outcome_error)
+
+    monkeypatch.setattr(execute, "execute_notebook", fake)
+
+
+def test_a_write_that_fails_during_the_run_is_reported_and_the_rest_still_run(
+        tmp_path, capsys, monkeypatch):
+    _fake_run(monkeypatch)
+    first, second = _bad(tmp_path / "01_a.ipynb"), _bad(tmp_path / "02_b.ipynb")
+    real_write = execute.write_text_atomic
+
+    def full_disk(path, text):
+        if Path(path).stem == "01_a":
+            raise OSError(28, "No space left on device")
+        real_write(path, text)
+
+    monkeypatch.setattr(execute, "write_text_atomic", full_disk)
+    assert execute.main(["--out", str(tmp_path / "b"), str(first), str(second)]) == 1
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("FAIL  01_a.ipynb") and "not saved: [Errno 28]" in lines[0]
+    assert lines[1].startswith("ok    02_b.ipynb")
+    assert sorted(p.name for p in (tmp_path / "b").iterdir()) == ["02_b.html", "02_b.ipynb"]
+
+
+def test_interrupt_exits_130_with_a_message(tmp_path, capsys, monkeypatch):
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(execute, "execute_notebook", interrupted)
+    assert execute.main(["--out", str(tmp_path / "b"), str(_bad(tmp_path / "a.ipynb"))]) == 130
+    assert capsys.readouterr().err.startswith("error: interrupted")

@@ -33,3 +33,17 @@ def test_calls_are_resolved_through_imports_in_cell_order():
 def test_parse_cell_understands_magics_and_rejects_bad_syntax():
     assert parse_cell("!ls\n%time x = 1") is not None
     assert parse_cell("def (") is None
+
+
+def test_wrong_types_are_refused_with_what_to_pass():
+    import pytest
+
+    with pytest.raises(TypeError, match="source must be a cell's source text"):
+        parse_cell(None)
+    with pytest.raises(TypeError, match="nb must be a notebook"):
+        called_names({"cells": []})
+    # A str of names was read letter by letter: "abc" "called into" module "a".
+    with pytest.raises(TypeError, match="names must be a set of qualified names"):
+        calls_into("abc", "a")
+    with pytest.raises(TypeError, match="module must be a dotted module name"):
+        calls_into({"a.b"}, None)

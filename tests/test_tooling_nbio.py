@@ -65,3 +65,25 @@ def test_notebook_text_is_what_nbformat_writes(tmp_path):
     nb = new_notebook(cells=[new_code_cell("y = 2")])
     nbformat.write(nb, tmp_path / "ref.ipynb")
     assert nbio.notebook_text(nb) == (tmp_path / "ref.ipynb").read_text()
+
+
+def test_wrong_types_are_refused_before_anything_is_written(tmp_path):
+    with pytest.raises(TypeError, match="path must be the path"):
+        nbio.read_notebook(None)
+    with pytest.raises(TypeError, match="nb must be a notebook"):
+        nbio.notebook_text({})  # was serialized to "{}", a file Jupyter cannot open
+    with pytest.raises(TypeError, match="text must be a str"):
+        nbio.write_text_atomic(tmp_path / "t.txt", None)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_check_output_dir_and_writable_file_say_what_is_wrong(tmp_path):
+    (tmp_path / "afile").write_text("x")
+    assert nbio.check_output_dir(tmp_path / "new" / "deeper") == tmp_path / "new" / "deeper"
+    with pytest.raises(nbio.OutputPathError, match="is a file, not a folder"):
+        nbio.check_output_dir(tmp_path / "afile")
+    with pytest.raises(nbio.OutputPathError, match="so no folder can be made under it"):
+        nbio.check_output_dir(tmp_path / "afile" / "sub")
+    with pytest.raises(nbio.OutputPathError, match="is a folder; it cannot be replaced"):
+        nbio.check_writable_file(tmp_path)
+    assert not (tmp_path / "new").exists()  # checking writes nothing

@@ -71,3 +71,20 @@ def test_standardization_gives_zero_mean_unit_variance_and_inverts(x):
 def test_bad_input_is_refused_with_a_clear_message(call, match):
     with pytest.raises(ValueError, match=match):
         call()
+
+
+# Booleans passed as coordinates and scales, and an overflowing spread gave a
+# Standardization with std = inf that mapped every point to 0.
+@pytest.mark.parametrize(
+    ("call", "error", "message"),
+    [
+        (lambda: as_points([[True, False]]), TypeError, "must be an array of numbers"),
+        (lambda: as_points([["1", "2"]]), TypeError, "must be an array of numbers"),
+        (lambda: sample_clusters(3, np.random.default_rng(0), centers=[[0.0, 0.0]],
+                                 scales=[True]), TypeError, "scales must be numbers"),
+        (lambda: fit_standardization([[1e308], [-1e308]]), ValueError, "overflows float64"),
+    ],
+)
+def test_wrong_types_and_overflow_are_refused(call, error, message):
+    with pytest.raises(error, match=message):
+        call()

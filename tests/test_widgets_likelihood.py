@@ -96,3 +96,23 @@ def test_static_figures_match_the_explorers_start() -> None:
                                artist_by_gid(pex.figure.axes[0], "pmf").get_ydata())
     assert pfig.axes[0].get_ylim() == pex.figure.axes[0].get_ylim()
     plt.close("all")
+
+
+# Before: a start outside the slider's range was drawn at that value while the slider,
+# clamped by ipywidgets, showed another; "3" and True were taken as numbers.
+@pytest.mark.parametrize(
+    ("call", "error", "message"),
+    [
+        (lambda: wl.gaussian_explorer(mu=10_000.0), ValueError,
+         "mu = 10000 lies outside the slider's range"),
+        (lambda: wl.gaussian_explorer(sigma=5_000.0), ValueError, "sigma = 5000 lies outside"),
+        (lambda: wl.gaussian_explorer(sigma_range=(0.0, 2000.0)), ValueError,
+         "sigma_range must lie above 0"),
+        (lambda: wl.poisson_explorer(lam=50.0), ValueError, "lam = 50 lies outside"),
+        (lambda: wl.poisson_explorer(lam="3"), TypeError, "lam must be a positive number"),
+        (lambda: wl.gaussian_explorer(mu=True), TypeError, "mu must be a finite number"),
+    ],
+)
+def test_start_values_and_ranges_are_checked(call, error, message):
+    with pytest.raises(error, match=message):
+        call()

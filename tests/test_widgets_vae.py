@@ -56,3 +56,13 @@ def test_bad_inputs():
         latent_explorer(*make(latent_dim=3))
     with pytest.raises(ValueError, match="must lie in"):
         latent_explorer(*make(), z=(5.0, 0.0))
+
+
+def test_z_must_be_a_pair_and_model_a_vae():
+    model = VAE(latent_dim=2, hidden=(16,)).eval()
+    means, labels = torch.zeros(4, 2), torch.arange(4)
+    # Were IndexError ("tuple index out of range") and AttributeError ("latent_dim").
+    with pytest.raises(ValueError, match=r"z must be a pair \(z1, z2\)"):
+        latent_explorer(model, means, labels, z=(0.0,))
+    with pytest.raises(TypeError, match="model must be a vaelab.vae.VAE"):
+        latent_explorer(object(), means, labels)

@@ -30,7 +30,7 @@ from vaelab.elbo import (
     mc_estimate,
     sample_terms,
 )
-from vaelab.validation import require_positive_int
+from vaelab.validation import InputTypeError, require_int, require_positive_int
 
 #: Tolerance of an exact "=": closed forms agree to rounding error, far below this.
 EXACT_TOL = 1e-10
@@ -225,6 +225,9 @@ def derive_all(model: Any, x: Any, q: Any, n: int, rng: np.random.Generator) -> 
 
 def format_derivation(d: Derivation, width: int = 62) -> str:
     """A text table: line, relation, expression, exact value, Monte Carlo ± SE, check."""
+    if not isinstance(d, Derivation):
+        raise InputTypeError(f"d must be a Derivation (derive_all returns them), got {d!r}")
+    width = require_int(width, "width", 1)
     head = (f"{d.title}   (exact = {d.exact_method}; MC = mean ± 1 standard error)\n"
             f"{'#':>2}  {'':2} {'expression':<{width}} {'exact':>12}  {'Monte Carlo':<20} check")
     lines = [head, "-" * len(head.splitlines()[1])]

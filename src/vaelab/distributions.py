@@ -17,7 +17,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from vaelab.validation import require_generator, require_positive_int
+from vaelab.validation import InputTypeError, require_generator, require_positive_int
 
 LOG_2PI = math.log(2.0 * math.pi)
 
@@ -26,9 +26,13 @@ def as_float_array(values: Sequence[float] | np.ndarray | float, name: str,
                    ndim: int | None = None) -> np.ndarray:
     """``values`` as a finite float64 array (with ``ndim`` dimensions if given)."""
     try:
-        arr = np.asarray(values, dtype=np.float64)
-    except (TypeError, ValueError):
+        raw = np.asarray(values)
+    except ValueError:  # ragged nested lists
         raise ValueError(f"{name} must be numeric, got {values!r}") from None
+    # Real numbers only: True passed as 1.0 and None as NaN ("non-finite") before.
+    if raw.dtype.kind not in "iuf":
+        raise InputTypeError(f"{name} must be numeric (real numbers), got {values!r}")
+    arr = raw.astype(np.float64)
     if ndim is not None and arr.ndim != ndim:
         raise ValueError(f"{name} must have {ndim} dimension(s), got shape {arr.shape}")
     if not np.all(np.isfinite(arr)):
@@ -63,6 +67,8 @@ class Gaussian:
     def __init__(self, mean: Sequence[float] | np.ndarray,
                  cov: Sequence[Sequence[float]] | np.ndarray) -> None:
         self.mean = as_float_array(mean, "mean", ndim=1)
+        if self.mean.size == 0:
+            raise ValueError("mean is empty: a Gaussian needs at least one dimension")
         self.cov = as_float_array(cov, "cov", ndim=2)
         if self.cov.shape != (self.dim, self.dim):
             raise ValueError(
@@ -81,7 +87,13 @@ class Gaussian:
             raise ValueError(f"mean and std must both be (d,), got {m.shape} and {s.shape}")
         if np.any(s <= 0):
             raise ValueError(f"std must be > 0, got {s[s <= 0][0]:g}")
-        return cls(m, np.diag(s**2))
+        with np.errstate(over="ignore", under="ignore"):
+            var = s**2
+        bad = (var == 0) | ~np.isfinite(var)
+        if np.any(bad):
+            raise ValueError(f"std = {s[bad][0]:g} has a variance float64 cannot hold "
+                             "(it rounds to 0 or infinity); use a std between 1e-150 and 1e150")
+        return cls(m, np.diag(var))
 
     @property
     def dim(self) -> int:
@@ -157,9 +169,14 @@ class Categorical:
 
     def expect(self, values: np.ndarray) -> float:
         """E_q[f(z)] = sum_k q_k f(k) for values f(0..K-1) of shape (K,); 0 * (-inf) counts 0."""
-        f = np.asarray(values, dtype=np.float64)
+        f = np.asarray(values)
+        if f.dtype.kind not in "iuf":
+            raise InputTypeError(f"values must be numbers f(0..K-1), got {values!r}")
+        f = f.astype(np.float64)
         if f.shape != (self.size,):
             raise ValueError(f"values must have shape ({self.size},), got {f.shape}")
+        if np.any(np.isnan(f)):  # -inf is allowed: 0 * ln 0 counts 0
+            raise ValueError("values contain NaN; E_q[f] would be NaN")
         keep = self.probs > 0
         return float((self.probs[keep] * f[keep]).sum())
 

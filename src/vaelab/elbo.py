@@ -16,9 +16,16 @@ import numpy as np
 import torch
 from scipy.special import logsumexp
 
-from vaelab.distributions import LOG_2PI, Gaussian, reparameterize
+from vaelab.distributions import LOG_2PI, Gaussian, as_float_array, reparameterize
 from vaelab.kl import gaussian_kl_standard_normal
-from vaelab.validation import require_generator, require_positive, require_positive_int
+from vaelab.validation import (
+    InputTypeError,
+    require_finite,
+    require_generator,
+    require_int,
+    require_positive,
+    require_positive_int,
+)
 
 
 class Estimate(NamedTuple):
@@ -38,15 +45,28 @@ def format_estimate(est: Estimate) -> str:
 
     A standard error below 1e-12 (every sample the same number) prints as 'value (exact)'.
     """
+    if not isinstance(est, Estimate):
+        raise InputTypeError(f"est must be an Estimate (as mc_estimate returns), got {est!r}")
+    if not (np.isfinite(est.mean) and np.isfinite(est.std_error) and est.std_error >= 0):
+        raise ValueError(f"est must have a finite mean and a finite standard error >= 0, got "
+                         f"{est}")
     if est.std_error < 1e-12:
         return f"{est.mean:.6f} (exact)"
     decimals = max(0, 1 - int(np.floor(np.log10(est.std_error))))
     return f"{est.mean:.{decimals}f} ± {est.std_error:.{decimals}f}"
 
 
+def _samples(values: np.ndarray | Sequence[float], name: str) -> np.ndarray:
+    """``values`` as a flat float64 array, refusing what is not real numbers."""
+    v = np.asarray(values)
+    if v.dtype.kind not in "iuf":
+        raise InputTypeError(f"{name} must be real numbers, got {values!r}")
+    return v.astype(np.float64).ravel()
+
+
 def mc_estimate(values: np.ndarray | Sequence[float]) -> Estimate:
     """Mean of i.i.d. samples and its standard error std(ddof=1) / sqrt(n). values: (n,), n >= 2."""
-    v = np.asarray(values, dtype=np.float64).ravel()
+    v = _samples(values, "values")
     if v.size < 2:
         raise ValueError(f"need at least 2 samples for a standard error, got {v.size}")
     if not np.all(np.isfinite(v)):
@@ -55,8 +75,20 @@ def mc_estimate(values: np.ndarray | Sequence[float]) -> Estimate:
 
 
 def log_mean_exp(log_w: np.ndarray, axis: int = -1) -> np.ndarray:
-    """ln mean(exp(log_w)) along ``axis``, without overflow."""
-    a = np.asarray(log_w, dtype=np.float64)
+    """ln mean(exp(log_w)) along ``axis``, without overflow.
+
+    A weight of 0 (log-weight -inf) is allowed; NaN, +inf and an empty axis are refused.
+    """
+    a = np.asarray(log_w)
+    if a.dtype.kind not in "iuf":
+        raise InputTypeError(f"log_w must be real numbers, got {log_w!r}")
+    a = a.astype(np.float64)
+    if not -a.ndim <= axis < a.ndim:
+        raise ValueError(f"axis {axis} is out of range for log_w of shape {a.shape}")
+    if a.shape[axis] == 0:
+        raise ValueError(f"log_w needs at least one value along axis {axis}, got shape {a.shape}")
+    if np.any(np.isnan(a) | (a == np.inf)):
+        raise ValueError("log_w contains NaN or +inf; a log-weight must be a number or -inf")
     return logsumexp(a, axis=axis) - np.log(a.shape[axis])
 
 
@@ -66,9 +98,12 @@ def log_mean_exp_estimate(log_w: np.ndarray | Sequence[float]) -> Estimate:
     SE(ln w_bar) ~ SE(w_bar) / w_bar. log_w: (n,). (ln of a mean is biased low by about
     SE^2 / 2, far below the standard error itself once SE is small.)
     """
-    a = np.asarray(log_w, dtype=np.float64).ravel()
+    a = _samples(log_w, "log_w")
     if a.size < 2:
         raise ValueError(f"need at least 2 samples, got {a.size}")
+    if np.any(np.isnan(a) | (a == np.inf)) or np.all(a == -np.inf):
+        raise ValueError("log_w must hold numbers or -inf (not NaN or +inf), with at least one "
+                         "finite value; every weight zero has no standard error")
     w = np.exp(a - a.max())  # rescaled weights: the ratio SE / mean does not change
     return Estimate(float(log_mean_exp(a)), float(w.std(ddof=1) / np.sqrt(a.size) / w.mean()),
                     int(a.size))
@@ -95,8 +130,23 @@ class ElboTerms(NamedTuple):
         return self.log_marginal - self.elbo
 
 
+_MODEL_METHODS = ("log_marginal", "log_likelihood", "log_prior", "log_joint", "log_posterior",
+                  "expected_log_likelihood", "expected_log_prior", "kl_to_prior",
+                  "kl_to_posterior", "sample_prior")
+
+
+def _check_model(model: Any) -> None:
+    """``TypeError`` naming what is missing when ``model`` is not a latent model."""
+    missing = [m for m in _MODEL_METHODS if not callable(getattr(model, m, None))]
+    if missing:
+        raise InputTypeError(f"model must be a latent model of vaelab.latent_models (such as "
+                             f"LinearGaussianModel), got {type(model).__name__}, which lacks "
+                             f"{', '.join(missing)}")
+
+
 def elbo_terms(model: Any, x: Any, q: Any) -> ElboTerms:
     """The exact terms (closed form, finite sum or quadrature, whichever the model has)."""
+    _check_model(model)
     return ElboTerms(
         log_marginal=model.log_marginal(x),
         expected_log_likelihood=model.expected_log_likelihood(x, q),
@@ -124,6 +174,7 @@ class SampleTerms(NamedTuple):
 
 def sample_terms(model: Any, x: Any, q: Any, n: int, rng: np.random.Generator) -> SampleTerms:
     """Draw n samples z ~ q and evaluate every log-density of the derivations at them."""
+    _check_model(model)
     n = require_positive_int(n, "n")
     z = q.sample(n, require_generator(rng))
     return SampleTerms(
@@ -137,13 +188,22 @@ def sample_terms(model: Any, x: Any, q: Any, n: int, rng: np.random.Generator) -
 
 def mc_elbo(model: Any, x: Any, q: Any, n: int, rng: np.random.Generator) -> Estimate:
     """ELBO ~ (1/n) sum_s [ln p(x, z_s) - ln q(z_s|x)], z_s ~ q: the mean and its standard error."""
-    n = require_positive_int(n, "n")
+    _check_model(model)
+    n = _at_least_two(n, "n")
     z = q.sample(n, require_generator(rng))
     return mc_estimate(np.asarray(model.log_joint(x, z)) - q.log_prob(z))
 
 
+def _at_least_two(n: int, name: str) -> int:
+    n = require_positive_int(n, name)
+    if n < 2:
+        raise ValueError(f"{name} must be >= 2 for a standard error, got {n}")
+    return n
+
+
 def iw_log_weights(model: Any, x: Any, q: Any, n: int, rng: np.random.Generator) -> np.ndarray:
     """n importance log-weights ln p(x, z_s) - ln q(z_s|x), z_s ~ q: shape (n,)."""
+    _check_model(model)
     n = require_positive_int(n, "n")
     z = q.sample(n, require_generator(rng))
     return np.asarray(model.log_joint(x, z), dtype=np.float64) - q.log_prob(z)
@@ -157,7 +217,7 @@ def iw_bound(model: Any, x: Any, q: Any, k: int, n_repeats: int,
     L_1 is the ELBO; L_k increases with k towards ln p(x).
     """
     k = require_positive_int(k, "k")
-    reps = require_positive_int(n_repeats, "n_repeats")
+    reps = _at_least_two(n_repeats, "n_repeats")
     log_w = iw_log_weights(model, x, q, k * reps, rng).reshape(reps, k)
     return mc_estimate(log_mean_exp(log_w, axis=1))
 
@@ -171,14 +231,20 @@ def iw_bound_curve(log_weights: np.ndarray, ks: Sequence[int]) -> list[Estimate]
     mean of the lns) makes the estimates increase with k exactly as the bounds do.
     """
     pool = np.asarray(log_weights, dtype=np.float64)
-    if pool.ndim != 2:
-        raise ValueError(f"log_weights must be (n_blocks, K), got shape {pool.shape}")
+    if pool.ndim != 2 or pool.size == 0:
+        raise ValueError(f"log_weights must be (n_blocks, K) with n_blocks, K >= 1, got shape "
+                         f"{pool.shape}")
+    if isinstance(ks, str) or not isinstance(ks, Sequence | np.ndarray):
+        raise InputTypeError(f"ks must be a sequence of integers such as [1, 10, 100], got {ks!r}")
     width = pool.shape[1]
     out = []
     for k in ks:
         k = require_positive_int(k, "k")
         if width % k:
             raise ValueError(f"every k must divide the pool width {width}, got k = {k}")
+        if pool.size // k < 2:
+            raise ValueError(f"k = {k} leaves {pool.size // k} block of the {pool.shape} pool; "
+                             "a standard error needs at least 2: draw more log-weights")
         blocks = log_mean_exp(pool.reshape(-1, k), axis=1)
         out.append(mc_estimate(blocks))
     return out
@@ -202,18 +268,29 @@ def reparameterized_elbo(
     False: ln p(x|z) + ln p(z) - ln q(z|x) (the plain Monte Carlo estimator).
     Both have the ELBO as their mean, and gradients flow to mu and logvar.
     """
+    for name, t in (("mu", mu), ("logvar", logvar), ("eps", eps)):
+        if not isinstance(t, torch.Tensor) or not t.is_floating_point():
+            got = t.dtype if isinstance(t, torch.Tensor) else type(t).__name__
+            raise InputTypeError(f"{name} must be a floating-point torch tensor, got {got}")
     if mu.ndim != 1 or mu.shape != logvar.shape:
         raise ValueError(f"mu and logvar must both be (d,), got {tuple(mu.shape)} and "
                          f"{tuple(logvar.shape)}")
-    if eps.shape[-1:] != mu.shape or eps.ndim > 2:
-        raise ValueError(f"eps must be (d,) or (n, d) with d = {mu.shape[0]}, "
+    if eps.shape[-1:] != mu.shape or eps.ndim > 2 or eps.numel() == 0:
+        raise ValueError(f"eps must be (d,) or (n, d) with d = {mu.shape[0]} and n >= 1, "
                          f"got {tuple(eps.shape)}")
     z = reparameterize(mu.expand_as(eps), logvar.expand_as(eps), eps)
+    ll = log_likelihood(z)
+    # One value per z: a log_likelihood that sums over the samples (or keeps a trailing
+    # axis) would broadcast into a wrong estimate without a word.
+    if not isinstance(ll, torch.Tensor) or ll.shape != z.shape[:-1]:
+        got = tuple(ll.shape) if isinstance(ll, torch.Tensor) else type(ll).__name__
+        raise ValueError(f"log_likelihood must map z of shape {tuple(z.shape)} to a tensor of "
+                         f"shape {tuple(z.shape[:-1])} (one value per z), got {got}")
     if analytic_kl:
-        return log_likelihood(z) - gaussian_kl_standard_normal(mu, logvar)
+        return ll - gaussian_kl_standard_normal(mu, logvar)
     log_prior = -0.5 * (LOG_2PI + z.pow(2)).sum(-1)
     log_q = -0.5 * (LOG_2PI + logvar + eps.pow(2)).sum(-1)  # (z - mu)^2 / sigma^2 = eps^2
-    return log_likelihood(z) + log_prior - log_q
+    return ll + log_prior - log_q
 
 
 class GaussianFit(NamedTuple):
@@ -246,8 +323,10 @@ def fit_gaussian_q(
     steps = require_positive_int(steps, "steps")
     n_samples = require_positive_int(n_samples, "n_samples")
     lr = require_positive(lr, "lr")
-    mean0 = np.zeros(dim) if init_mean is None else np.asarray(init_mean, dtype=np.float64)
-    log_std0 = np.zeros(dim) if init_log_std is None else np.asarray(init_log_std, dtype=np.float64)
+    seed = require_int(seed, "seed", 0)
+    mean0 = np.zeros(dim) if init_mean is None else as_float_array(init_mean, "init_mean")
+    log_std0 = (np.zeros(dim) if init_log_std is None
+                else as_float_array(init_log_std, "init_log_std"))
     if mean0.shape != (dim,) or log_std0.shape != (dim,):
         raise ValueError(f"init_mean and init_log_std must have shape ({dim},)")
     mu = torch.tensor(mean0, dtype=torch.float64, requires_grad=True)
@@ -264,6 +343,10 @@ def fit_gaussian_q(
         opt.step()
         sched.step()
         trace[t] = elbo.item()
+        if not np.isfinite(trace[t]):
+            raise ValueError(f"the ELBO estimate became {trace[t]} at step {t + 1} of {steps}: "
+                             "log_likelihood returned NaN or infinity, or q moved too far; "
+                             f"check log_likelihood or lower lr (lr={lr:g})")
     return GaussianFit(mu.detach().numpy().copy(), log_std.detach().numpy().copy(), trace)
 
 
@@ -278,10 +361,19 @@ class Decomposition(NamedTuple):
 def decomposition_along_means(model: Any, x: Any, means: np.ndarray | Sequence[float],
                               log_std: float) -> Decomposition:
     """The exact ELBO and KL(q || p(z|x)) for 1-D q = N(m, e^(2 log_std)) at each m in means."""
-    ms = np.atleast_1d(np.asarray(means, dtype=np.float64))
-    if ms.ndim != 1 or not np.all(np.isfinite(ms)):
-        raise ValueError("means must be a 1-D array of finite numbers")
-    std = float(np.exp(log_std))
+    ms = np.atleast_1d(as_float_array(means, "means"))
+    if ms.ndim != 1 or ms.size == 0:
+        raise ValueError(f"means must be a non-empty 1-D array of numbers, got shape {ms.shape}")
+    if getattr(model, "latent_dim", None) != 1:
+        raise ValueError(f"decomposition_along_means moves a 1-D q: the model needs a 1-D "
+                         f"latent, got {model!r}")
+    log_std = require_finite(log_std, "log_std")
+    with np.errstate(over="ignore", under="ignore"):
+        std = float(np.exp(log_std))
+    if not (0.0 < std**2 < np.inf):
+        raise ValueError(f"log_std = {log_std:g} gives a std whose variance float64 cannot hold; "
+                         "use a log_std between -300 and 300")
+    _check_model(model)
     elbo, kl = np.empty(ms.size), np.empty(ms.size)
     for i, m in enumerate(ms):
         q = Gaussian.diagonal([m], [std])

@@ -11,14 +11,38 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from vaelab.validation import InputTypeError
+
 
 def _as_tensor(x: torch.Tensor | np.ndarray | float, name: str) -> torch.Tensor:
+    """A float tensor of ``x``. NumPy input (notebook 03's) is checked finite; a tensor is not
+    scanned for NaN (a synchronisation inside training loops, which check their losses)."""
     if isinstance(x, torch.Tensor):
+        if not x.is_floating_point():
+            raise InputTypeError(f"{name} must be a floating-point tensor, got {x.dtype}; "
+                                 "convert it with .double() or .float()")
         return x
     arr = np.asarray(x)
-    if not np.issubdtype(arr.dtype, np.number):
-        raise ValueError(f"{name} must be numeric, got dtype {arr.dtype}")
+    if arr.dtype.kind not in "iuf":  # complex would lose its imaginary part, bool is no number
+        raise InputTypeError(f"{name} must be numeric (real numbers), got dtype {arr.dtype}")
+    if not np.all(np.isfinite(arr)):
+        raise ValueError(f"{name} contains NaN or infinity; pass finite numbers")
     return torch.as_tensor(arr, dtype=torch.float64)
+
+
+def _same_device(**tensors: torch.Tensor) -> None:
+    devices = {name: t.device for name, t in tensors.items()}
+    if len(set(devices.values())) > 1:
+        listed = ", ".join(f"{name} on {device}" for name, device in devices.items())
+        raise ValueError(f"the inputs must be on one device, got {listed}; move them with "
+                         ".to(device) (NumPy arrays become CPU tensors)")
+
+
+def _require_symmetric(cov: torch.Tensor, name: str) -> None:
+    # Cholesky reads only the lower triangle: a non-symmetric matrix gave a KL for another one.
+    if not torch.allclose(cov, cov.mT, rtol=1e-10, atol=1e-12):
+        raise ValueError(f"{name} must be symmetric (a covariance matrix), it is not; "
+                         "symmetrize it with (c + c.T) / 2 if it differs by rounding only")
 
 
 def gaussian_kl_standard_normal(
@@ -31,6 +55,7 @@ def gaussian_kl_standard_normal(
     NumPy inputs are converted to float64 tensors.
     """
     mu_t, logvar_t = _as_tensor(mu, "mu"), _as_tensor(logvar, "logvar")
+    _same_device(mu=mu_t, logvar=logvar_t)
     if mu_t.shape != logvar_t.shape:
         raise ValueError(
             f"mu and logvar must have the same shape, got {tuple(mu_t.shape)} "
@@ -57,6 +82,7 @@ def gaussian_kl_diagonal(
     """
     mq, lq = _as_tensor(mu_q, "mu_q"), _as_tensor(logvar_q, "logvar_q")
     mp, lp = _as_tensor(mu_p, "mu_p"), _as_tensor(logvar_p, "logvar_p")
+    _same_device(mu_q=mq, logvar_q=lq, mu_p=mp, logvar_p=lp)
     try:
         shape = torch.broadcast_shapes(mq.shape, lq.shape, mp.shape, lp.shape)
     except RuntimeError:
@@ -73,6 +99,7 @@ def gaussian_kl_diagonal(
 def _cholesky(cov: torch.Tensor, name: str) -> torch.Tensor:
     if cov.ndim < 2 or cov.shape[-1] != cov.shape[-2]:
         raise ValueError(f"{name} must be (..., d, d) square matrices, got {tuple(cov.shape)}")
+    _require_symmetric(cov, name)
     variances = torch.diagonal(cov, dim1=-2, dim2=-1)
     if bool((variances <= 0).any()):
         raise ValueError(
@@ -98,6 +125,7 @@ def gaussian_kl_full(
     """
     mq, mp = _as_tensor(mean_q, "mean_q"), _as_tensor(mean_p, "mean_p")
     cq, cp = _as_tensor(cov_q, "cov_q"), _as_tensor(cov_p, "cov_p")
+    _same_device(mean_q=mq, cov_q=cq, mean_p=mp, cov_p=cp)
     if mq.ndim == 0 or mq.shape[-1:] != mp.shape[-1:]:
         raise ValueError(
             f"mean_q and mean_p must be (..., d) with the same d, got {tuple(mq.shape)} "

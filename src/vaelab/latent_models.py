@@ -31,7 +31,12 @@ from scipy.special import logsumexp
 
 from vaelab.distributions import LOG_2PI, Categorical, Gaussian, as_float_array
 from vaelab.kl import gaussian_kl_full, gaussian_kl_standard_normal
-from vaelab.validation import require_generator, require_positive, require_positive_int
+from vaelab.validation import (
+    InputTypeError,
+    require_generator,
+    require_positive,
+    require_positive_int,
+)
 
 ArrayOrTensor = np.ndarray | torch.Tensor
 
@@ -47,6 +52,8 @@ def _latent(z: ArrayOrTensor | Sequence[float], dim: int) -> ArrayOrTensor:
     """z as float64 NumPy (or a torch tensor, untouched) with a last axis of size dim."""
     if not isinstance(z, torch.Tensor):
         z = as_float_array(z, "z")
+    elif not z.is_floating_point():  # the parameters would be cast to integers to match
+        raise InputTypeError(f"z must be a floating-point tensor, got {z.dtype}; use .double()")
     if z.ndim == 0 or z.shape[-1] != dim:
         raise ValueError(f"z must have shape (..., {dim}) (latent size {dim}), "
                          f"got {tuple(z.shape)}")
@@ -62,12 +69,24 @@ def bernoulli_log_likelihood(x: ArrayOrTensor, logits: ArrayOrTensor) -> ArrayOr
     Written with softplus so large |logits| never take the log of 0.
     """
     if isinstance(logits, torch.Tensor):
-        xt = torch.as_tensor(x, dtype=logits.dtype)
+        if not logits.is_floating_point():
+            raise InputTypeError(f"logits must be a floating-point tensor, got {logits.dtype}")
+        xt = torch.as_tensor(x, dtype=logits.dtype, device=logits.device)
+        _check_bernoulli(tuple(xt.shape), tuple(logits.shape),
+                         bool(((xt >= 0) & (xt <= 1)).all()))
         return (xt * logits - F.softplus(logits)).sum(-1)
-    xa, la = np.asarray(x, dtype=np.float64), np.asarray(logits, dtype=np.float64)
-    if xa.shape[-1:] != la.shape[-1:]:
-        raise ValueError(f"x {xa.shape} and logits {la.shape} must share their last dimension")
+    xa, la = as_float_array(x, "x"), as_float_array(logits, "logits")
+    _check_bernoulli(xa.shape, la.shape, bool(np.all((xa >= 0) & (xa <= 1))))
     return (xa * la - np.logaddexp(0.0, la)).sum(-1)
+
+
+def _check_bernoulli(x_shape: tuple, logits_shape: tuple, x_in_range: bool) -> None:
+    if len(x_shape) == 0 or x_shape[-1:] != logits_shape[-1:]:
+        raise ValueError(f"x {x_shape} and logits {logits_shape} must share their last "
+                         "dimension (the D data dimensions)")
+    if not x_in_range:  # NaN fails this too
+        raise ValueError("x must hold values in [0, 1] (0/1 for a likelihood); scale images "
+                         "to [0, 1] first")
 
 
 def ring_map(z: np.ndarray | Sequence[Sequence[float]]) -> np.ndarray:
@@ -76,6 +95,8 @@ def ring_map(z: np.ndarray | Sequence[Sequence[float]]) -> np.ndarray:
     (n, 2) -> (n, 2).
     """
     pts = as_float_array(z, "z", ndim=2)
+    if pts.shape[1] != 2:
+        raise ValueError(f"z must be points in the plane, shape (n, 2), got {pts.shape}")
     norms = np.linalg.norm(pts, axis=1, keepdims=True)
     if np.any(norms == 0):
         raise ValueError("z contains the origin, where z / ||z|| is undefined")
@@ -132,6 +153,8 @@ class LinearGaussianModel(_StandardNormalPrior):
         if self.b.shape[0] != self.W.shape[0]:
             raise ValueError(f"b must have shape ({self.W.shape[0]},) to match W {self.W.shape}, "
                              f"got {self.b.shape}")
+        if self.W.size == 0:
+            raise ValueError(f"W must be (D, d) with D, d >= 1, got shape {self.W.shape}")
         self.noise_std = require_positive(noise_std, "noise_std")
         self.data_dim, self.latent_dim = self.W.shape
 
@@ -225,6 +248,9 @@ class NonlinearModel1D(_StandardNormalPrior):
         self.V = as_float_array(V, "V", ndim=2)
         self.e = as_float_array(e, "e", ndim=1)
         hidden = self.u.shape[0]
+        if hidden == 0 or self.V.shape[0] == 0:
+            raise ValueError(f"u must have H >= 1 hidden units and V shape (D, H) with D >= 1, "
+                             f"got u {self.u.shape} and V {self.V.shape}")
         if self.c.shape != (hidden,) or self.V.shape[1] != hidden:
             raise ValueError(f"u, c must be (H,) and V (D, H) with the same H; got u "
                              f"{self.u.shape}, c {self.c.shape}, V {self.V.shape}")
@@ -269,8 +295,12 @@ class NonlinearModel1D(_StandardNormalPrior):
     def _log_joint_grid(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """A fine z grid covering the posterior's mass, and ln p(x, z) on it."""
         coarse = self.log_joint(x, self._COARSE[:, None])
-        # Keep where the integrand is within e^-60 of its peak, widened by two coarse steps.
-        keep = np.flatnonzero(coarse > coarse.max() - 60.0)
+        if not np.isfinite(coarse.max()):
+            raise ValueError("x is so far from anything the model produces that ln p(x|z) is "
+                             "-inf in float64 at every z; ln p(x) cannot be computed for it")
+        # Keep where the integrand is within e^-60 of its peak, widened by two coarse steps
+        # (>=: for a huge ln p(x, z), max - 60 rounds to max and > kept nothing).
+        keep = np.flatnonzero(coarse >= coarse.max() - 60.0)
         step = self._COARSE[1] - self._COARSE[0]
         lo = self._COARSE[keep[0]] - 2 * step
         hi = self._COARSE[keep[-1]] + 2 * step

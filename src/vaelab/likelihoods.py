@@ -16,6 +16,7 @@ from scipy import optimize, special, stats
 
 from vaelab.distributions import LOG_2PI
 from vaelab.validation import (
+    InputTypeError,
     as_counts,
     as_finite_array,
     require_finite,
@@ -49,9 +50,13 @@ class NatRegion(NamedTuple):
 def _params(value: ArrayLike, name: str, positive: bool) -> np.ndarray:
     """A parameter (scalar or grid) as a float array, checked finite (and > 0)."""
     try:
-        arr = np.asarray(value, dtype=float)
-    except (TypeError, ValueError):
+        raw = np.asarray(value)
+    except ValueError:  # ragged nested lists
         raise ValueError(f"{name} must be a number or an array of numbers, got {value!r}") from None
+    # Only real numbers: True would count as 1 and "3" as 3 without a word.
+    if raw.dtype.kind not in "iuf":
+        raise InputTypeError(f"{name} must be a number or an array of numbers, got {value!r}")
+    arr = raw.astype(float)
     if arr.size == 0:
         raise ValueError(f"{name} is empty: pass at least one value")
     if not np.all(np.isfinite(arr)):
@@ -62,6 +67,15 @@ def _params(value: ArrayLike, name: str, positive: bool) -> np.ndarray:
             f"a {name} of zero or below is not a valid parameter"
         )
     return arr
+
+
+def _broadcast(a: np.ndarray, b: np.ndarray, name_a: str, name_b: str) -> None:
+    """Raise ``ValueError`` naming both parameters if their shapes do not broadcast."""
+    try:
+        np.broadcast_shapes(a.shape, b.shape)
+    except ValueError:
+        raise ValueError(f"{name_a} and {name_b} must broadcast to one grid, got shapes "
+                         f"{a.shape} and {b.shape}; use np.meshgrid for a surface") from None
 
 
 def _require_generator(rng: np.random.Generator) -> np.random.Generator:
@@ -87,8 +101,10 @@ def gaussian_log_density(x: ArrayLike, mu: ArrayLike, sigma: ArrayLike) -> np.nd
     Returns shape (*P, n): one log-density per parameter setting and observation.
     """
     data = as_finite_array(x, "x")
-    m = _params(mu, "mu", positive=False)[..., None]
-    s = _params(sigma, "sigma", positive=True)[..., None]
+    m = _params(mu, "mu", positive=False)
+    s = _params(sigma, "sigma", positive=True)
+    _broadcast(m, s, "mu", "sigma")
+    m, s = m[..., None], s[..., None]
     z = (data - m) / s
     return -0.5 * LOG_2PI - np.log(s) - 0.5 * z * z
 
@@ -154,19 +170,31 @@ def gaussian_gradient_ascent(
     the last row is the estimate.
     """
     data = as_finite_array(x, "x")
+    gaussian_mle(data)  # no maximum to climb to when x has no spread: say so now
+    if isinstance(start, str) or not (isinstance(start, Sequence | np.ndarray)
+                                      and len(start) == 2):
+        raise ValueError(f"start must be a pair (mu, sigma), got {start!r}")
     mu = require_finite(start[0], "start mu")
     log_sigma = float(np.log(require_positive(start[1], "start sigma")))
     lr = require_positive(learning_rate, "learning_rate")
     steps = require_positive_int(max_steps, "max_steps")
+    tol = require_finite(tol, "tol")
+    if tol < 0:
+        raise ValueError(f"tol must be >= 0, got {tol!r}")
     n = data.size
     path = [(mu, float(np.exp(log_sigma)))]
-    for _ in range(steps):
+    for step in range(steps):
         sigma = np.exp(log_sigma)
         g_mu, g_log_sigma = gaussian_log_likelihood_grad(data, mu, sigma)
         d_mu = lr * g_mu * sigma**2 / n
         d_log_sigma = lr * g_log_sigma / (2 * n)
         mu += d_mu
         log_sigma += d_log_sigma
+        # Steps of the preconditioned ascent overshoot for learning rates above about 1.
+        if not (np.isfinite(mu) and abs(log_sigma) < 300.0):  # sigma**2 stays a float
+            raise ValueError(f"gradient ascent diverged at step {step + 1} (mu = {mu:.3g}, "
+                             f"ln sigma = {log_sigma:.3g}) with learning_rate = {lr:g}; use a "
+                             "smaller learning_rate (0.1 to 1 converges)")
         path.append((mu, float(np.exp(log_sigma))))
         if abs(d_mu) / sigma < tol and abs(d_log_sigma) < tol:
             break
@@ -184,14 +212,27 @@ def gaussian_within_nats(x: ArrayLike, nats: float = 1.0) -> NatRegion:
     mle = gaussian_mle(data)
     n = data.size
     # Profile over sigma: l(mu) = const - n/2 ln(s^2 + (mu - m)^2): closed form.
-    half_width = mle.sigma * np.sqrt(np.expm1(2.0 * drop / n))
+    with np.errstate(over="ignore"):  # an infinite width is reported below
+        half_width = mle.sigma * np.sqrt(np.expm1(2.0 * drop / n))
 
     # Profile over mu (mu = mean): drop(r) = n ln r + n/2 (1/r^2 - 1), r = sigma / s.
     def excess(r: float) -> float:
         return n * np.log(r) + 0.5 * n * (1.0 / r**2 - 1.0) - drop
 
-    r_low = optimize.brentq(excess, 1e-6, 1.0, xtol=1e-14)
-    r_high = optimize.brentq(excess, 1.0, 1e6, xtol=1e-12)
+    if not np.isfinite(half_width):
+        raise ValueError(f"nats = {drop:g} is too large for {n} observations: the region is "
+                         "wider than floating point can hold; use a smaller nats")
+    # Brackets [1e-6, 1] and [1, 1e6] hold the roots unless nats is large for n: widen then.
+    low_bracket, high_bracket = 1e-6, 1e6
+    while excess(low_bracket) < 0 and low_bracket > 1e-300:
+        low_bracket *= 1e-6
+    while excess(high_bracket) < 0 and high_bracket < 1e300:
+        high_bracket *= 1e6
+    if excess(low_bracket) < 0 or excess(high_bracket) < 0:
+        raise ValueError(f"nats = {drop:g} is too large for {n} observations: the region is "
+                         "wider than floating point can hold; use a smaller nats")
+    r_low = optimize.brentq(excess, low_bracket, 1.0, xtol=1e-14)
+    r_high = optimize.brentq(excess, 1.0, high_bracket, xtol=1e-12)
     return NatRegion(
         float(mle.mu - half_width),
         float(mle.mu + half_width),

@@ -9,7 +9,13 @@ Where the files live (first match wins): the ``data_dir`` argument, the environm
 - A missing file is downloaded from ``MIRRORS`` in order, checked against its md5 in ``MD5``
   and moved into place atomically (temporary file in the same folder, then ``os.replace``).
   Any failure (HTTP error, timeout, truncated transfer, checksum mismatch) moves on to the
-  next mirror, so a partial or corrupt file is never left behind or used.
+  next mirror, so a partial or corrupt file is never left behind or used. The temporary file
+  has a unique name (two runs at once each write their own) and is removed on any exit:
+  errors, Ctrl-C, and SIGTERM or SIGHUP, which raise during a download instead of killing
+  the process at once, then end it as before. A temporary file a killed run (SIGKILL, power
+  loss) left behind is removed by the next download, once no process holds its lock.
+- A folder that cannot be used (under a file, files without read permission, not writable
+  when something must be downloaded) stops the call with ``MnistError`` before any download.
 - The ``.gz`` files are read directly; the IDX parser checks magic numbers and sizes.
 
 ``python -m vaelab.mnist [FOLDER]`` downloads and checks the four files ahead of time.
@@ -24,8 +30,13 @@ import hashlib
 import http.client
 import logging
 import os
+import re
+import signal
 import stat
+import sys
 import tempfile
+import threading
+import time
 import urllib.error
 import urllib.request
 import zlib
@@ -35,8 +46,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
+try:
+    import fcntl
+except ImportError:  # Windows: no advisory locks, so stale temporary files are not swept
+    fcntl = None  # type: ignore[assignment]
+
 from vaelab.progress import progress_bar
-from vaelab.validation import require_positive
+from vaelab.validation import InputTypeError, require_int, require_positive
 
 __all__ = [
     "ENV_VAR",
@@ -93,6 +109,8 @@ N_CLASSES = 10
 DOWNLOAD_TIMEOUT_S = 30.0
 
 _CHUNK = 1 << 16
+# A temporary file untouched this long and not locked by a live download is a killed run's.
+_STALE_PART_S = 60.0
 _USER_AGENT = "vaelab-mnist/0.1 (+python urllib)"
 _IDX_UBYTE = 0x08
 
@@ -134,6 +152,36 @@ def _resolve(data_dir: str | os.PathLike[str] | None) -> tuple[Path, str]:
     if env:
         return Path(env).expanduser(), f"the environment variable {ENV_VAR}"
     return default_data_dir(), f"the default per-user cache; {ENV_VAR} is not set"
+
+
+def _check_folder(folder: Path, source: str) -> None:
+    """Raise ``MnistError`` if ``folder`` is a file or lies under one, or cannot be looked into."""
+    for probe in (folder, *folder.parents):
+        try:
+            if not probe.exists():
+                continue
+        except OSError as exc:
+            raise MnistError(f"cannot look into {probe.parent} ({exc.strerror}) to find the "
+                             f"MNIST folder {folder} (from {source}); give your user access "
+                             f"to it or set {ENV_VAR} to another folder") from None
+        if probe.is_dir():
+            return
+        where = "is a file" if probe == folder else f"is under {probe}, which is a file"
+        raise MnistError(f"the MNIST folder {folder} (from {source}) {where}, not a folder; "
+                         f"point {ENV_VAR} (or data_dir) at the folder that holds the MNIST "
+                         ".gz files, or at a new folder to download them into")
+
+
+def _readable_md5(path: Path) -> str | None:
+    """``_md5_of`` with a clear ``MnistError`` for a file that cannot be read."""
+    try:
+        return _md5_of(path)
+    except MnistError:
+        raise
+    except OSError as exc:
+        raise MnistError(f"cannot read {path} ({exc.strerror}); give your user read "
+                         f"permission (chmod a+r {path}) or set {ENV_VAR} to a folder whose "
+                         "files you can read") from None
 
 
 def resolve_data_dir(data_dir: str | os.PathLike[str] | None = None) -> Path:
@@ -197,12 +245,68 @@ def _describe(exc: BaseException) -> str:
     return text if isinstance(exc, _MirrorFailure) else f"{type(exc).__name__}: {text}"
 
 
+class _Signalled(BaseException):
+    """SIGTERM or SIGHUP arrived during a download (BaseException: no handler swallows it)."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(f"signal {signum}")
+        self.signum = signum
+
+
+def _raise_signalled(signum: int, frame: object) -> None:
+    raise _Signalled(signum)
+
+
+@contextlib.contextmanager
+def _signals_unwind():
+    """Make SIGTERM and SIGHUP unwind the stack (so ``finally`` removes temporary files), then
+    end the process by the same signal as its default action would have.
+
+    Only signals left at their default action are taken over (a caller's own handler stays in
+    charge), and only in the main thread, the one Python delivers signals to.
+    """
+    taken: dict[int, object] = {}
+    if threading.current_thread() is threading.main_thread():
+        for name in ("SIGTERM", "SIGHUP"):
+            signum = getattr(signal, name, None)
+            if signum is not None and signal.getsignal(signum) == signal.SIG_DFL:
+                taken[signum] = signal.signal(signum, _raise_signalled)
+    try:
+        yield
+    except _Signalled as exc:
+        for signum, old in taken.items():
+            signal.signal(signum, old)
+        taken.clear()
+        signal.raise_signal(exc.signum)  # default action: the process ends here
+        raise
+    finally:
+        for signum, old in taken.items():
+            signal.signal(signum, old)
+
+
+def _sweep_stale_parts(folder: Path, name: str) -> None:
+    """Remove temporary files of ``name`` that a killed download left (no live lock, old)."""
+    if fcntl is None:
+        return
+    for part in folder.glob(f".{name}.*.part"):
+        try:
+            if time.time() - part.stat().st_mtime < _STALE_PART_S:
+                continue  # perhaps a download that has only just created it
+            with open(part, "rb") as fh:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)  # fails while its owner lives
+                part.unlink()
+        except OSError:
+            continue
+
+
 def _fetch(url: str, folder: Path, name: str, md5: str, timeout: float, progress: bool) -> str:
     """Download ``url`` to ``folder/name`` atomically; return its md5 or raise on any failure."""
     fd, tmp_name = tempfile.mkstemp(dir=folder, prefix=f".{name}.", suffix=".part")
     tmp = Path(tmp_name)
     done = False
     try:
+        if fcntl is not None:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # held until closed: "still alive"
         digest = hashlib.md5()
         received = 0
         with os.fdopen(fd, "wb") as out:
@@ -300,66 +404,89 @@ def _ensure(
     timeout: float,
     progress: bool,
 ) -> list[Path]:
-    """Paths of valid copies of ``names``, downloading what is missing or corrupt if allowed."""
+    """Paths of valid copies of ``names``, downloading what is missing or corrupt if allowed.
+
+    Every file is checked before anything is downloaded, so an unusable folder (under a file,
+    unreadable files, not writable) is reported before any work.
+    """
     folder, source = _resolve(data_dir)
-    if folder.exists() and not folder.is_dir():
-        raise MnistError(f"{folder} (from {source}) is a file, not a folder; point {ENV_VAR} "
-                         "at the folder that holds the MNIST .gz files")
-    paths = []
-    for name in names:
-        path = folder / name
-        expected = checksums[name]
-        actual = _md5_of(path)
-        if actual == expected:
-            paths.append(path)  # valid: read in place, nothing written
-            continue
-        writable = _writable(folder)
-        if actual is not None and not (download and writable):
+    _check_folder(folder, source)
+    actual = {name: _readable_md5(folder / name) for name in names}
+    needed = [name for name in names if actual[name] != checksums[name]]
+    if not needed:
+        return [folder / name for name in names]  # valid: read in place, nothing written
+    writable = _writable(folder)
+    for name in needed:
+        path, expected = folder / name, checksums[name]
+        if actual[name] is not None and not (download and writable):
             why = "the folder is not writable" if not writable else "download=False"
             raise MnistCorruptFileError(
-                f"{path} is corrupt: md5 {actual}, expected {expected}. It cannot be replaced "
-                f"here ({why}). Delete it and load again with download=True in a writable "
-                f"folder, or copy a good {name} (md5 {expected}) there, or set {ENV_VAR} to a "
-                "folder that holds valid files.")
-        if not download:
-            raise _unavailable(folder, source, checksums, name,
-                               "it is missing and download=False", [], mirrors)
-        if not writable:
-            raise _unavailable(folder, source, checksums, name,
-                               "it is missing and the folder is not writable, so nothing was "
-                               "downloaded", [], mirrors)
-        created = [p for p in (folder, *folder.parents) if not p.exists()]
-        try:
-            folder.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise _unavailable(folder, source, checksums, name,
-                               f"the folder cannot be created ({exc})", [], mirrors) from exc
-        if actual is not None:
-            _log.warning("%s is corrupt (md5 %s, expected %s); downloading a fresh copy",
-                         path, actual, expected)
-        failures: list[tuple[str, str]] = []
-        for i, mirror in enumerate(mirrors):
-            url = _url(mirror, name)
-            try:
-                digest = _fetch(url, folder, name, expected, timeout, progress)
-            except (_MirrorFailure, OSError, http.client.HTTPException, ValueError) as exc:
-                if isinstance(exc, urllib.error.HTTPError):
-                    exc.close()  # release the error response's connection
-                failures.append((url, _describe(exc)))
-                if i + 1 < len(mirrors):  # the last failure is reported by the error below
-                    _log.warning("MNIST download from %s failed (%s); trying the next mirror",
-                                 url, failures[-1][1])
-                continue
-            _remember(path, digest)
-            break
-        else:
-            for empty in created:  # leave no empty folders behind (rmdir refuses non-empty)
+                f"{path} is corrupt: md5 {actual[name]}, expected {expected}. It cannot be "
+                f"replaced here ({why}). Delete it and load again with download=True in a "
+                f"writable folder, or copy a good {name} (md5 {expected}) there, or set "
+                f"{ENV_VAR} to a folder that holds valid files.")
+    name = needed[0]
+    if not download:
+        raise _unavailable(folder, source, checksums, name,
+                           "it is missing and download=False", [], mirrors)
+    if not writable:
+        raise _unavailable(folder, source, checksums, name,
+                           "it is missing and the folder is not writable, so nothing was "
+                           "downloaded", [], mirrors)
+    created = [p for p in (folder, *folder.parents) if not p.exists()]
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise _unavailable(folder, source, checksums, name,
+                           f"the folder cannot be created ({exc})", [], mirrors) from exc
+    placed = False
+    try:
+        with _signals_unwind():
+            for name in needed:
+                _download_one(folder, source, name, actual[name], checksums, mirrors,
+                              timeout, progress)
+                placed = True
+    finally:
+        if not placed:  # leave no empty folders behind (rmdir refuses non-empty ones)
+            for empty in created:
                 with contextlib.suppress(OSError):
                     empty.rmdir()
-            raise _unavailable(folder, source, checksums, name,
-                               "no mirror could provide a valid copy", failures, mirrors)
-        paths.append(path)
-    return paths
+    return [folder / name for name in names]
+
+
+def _download_one(
+    folder: Path,
+    source: str,
+    name: str,
+    actual: str | None,
+    checksums: Mapping[str, str],
+    mirrors: Sequence[str],
+    timeout: float,
+    progress: bool,
+) -> None:
+    """Put a valid copy of ``name`` into ``folder`` from the first mirror that gives one."""
+    path, expected = folder / name, checksums[name]
+    if actual is not None:
+        _log.warning("%s is corrupt (md5 %s, expected %s); downloading a fresh copy",
+                     path, actual, expected)
+    _sweep_stale_parts(folder, name)
+    failures: list[tuple[str, str]] = []
+    for i, mirror in enumerate(mirrors):
+        url = _url(mirror, name)
+        try:
+            digest = _fetch(url, folder, name, expected, timeout, progress)
+        except (_MirrorFailure, OSError, http.client.HTTPException, ValueError) as exc:
+            if isinstance(exc, urllib.error.HTTPError):
+                exc.close()  # release the error response's connection
+            failures.append((url, _describe(exc)))
+            if i + 1 < len(mirrors):  # the last failure is reported by the error below
+                _log.warning("MNIST download from %s failed (%s); trying the next mirror",
+                             url, failures[-1][1])
+            continue
+        _remember(path, digest)
+        return
+    raise _unavailable(folder, source, checksums, name,
+                       "no mirror could provide a valid copy", failures, mirrors)
 
 
 def _check_mirrors(mirrors: Sequence[str] | str | None) -> tuple[str, ...]:
@@ -380,7 +507,13 @@ def _check_checksums(checksums: Mapping[str, str] | None) -> dict[str, str]:
         if unknown:
             raise ValueError(f"checksums has unknown file names {sorted(unknown)}; "
                              f"use names from {list(MD5)}")
-        merged.update({k: str(v).lower() for k, v in checksums.items()})
+        for name, value in checksums.items():
+            # A malformed md5 matches no file: every valid copy would count as corrupt and
+            # be downloaded again over the good one.
+            if not (isinstance(value, str) and re.fullmatch(r"[0-9a-fA-F]{32}", value)):
+                raise ValueError(f"checksums[{name!r}] must be an md5: 32 hexadecimal digits, "
+                                 f"got {value!r}")
+            merged[name] = value.lower()
     return merged
 
 
@@ -413,6 +546,9 @@ def parse_idx(
     header dimensions. Raises ``IdxFormatError`` (a ``ValueError``) naming ``source``.
     The result shares memory with ``data`` (read-only when ``data`` is ``bytes``).
     """
+    if not isinstance(data, bytes | bytearray | memoryview):
+        raise InputTypeError(f"{source}: parse_idx needs the file's bytes (bytes, bytearray or "
+                             f"memoryview), got {type(data).__name__}")
     buf = memoryview(data).cast("B")
     if len(buf) < 4:
         raise IdxFormatError(f"{source}: only {len(buf)} bytes, too short for an IDX header")
@@ -489,6 +625,10 @@ def load_mnist(
     """
     split = _check_split(split)
     timeout = require_positive(timeout, "timeout")
+    # "no" or 0.0 would count as True and False: a bool only.
+    for name, flag in (("download", download), ("progress", progress)):
+        if not isinstance(flag, bool | np.bool_):
+            raise InputTypeError(f"{name} must be True or False, got {flag!r}")
     img_path, lab_path = _ensure(
         SPLIT_FILES[split], data_dir, download=bool(download), mirrors=_check_mirrors(mirrors),
         checksums=_check_checksums(checksums), timeout=timeout, progress=progress)
@@ -554,8 +694,9 @@ def binarized_test_set(
 
     The same seed gives an identical tensor, so test-set likelihoods are comparable across runs.
     """
-    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
-        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+    seed = require_int(seed, "seed", 0)
+    if seed >= 2**64:  # torch.Generator's limit
+        raise ValueError(f"seed must be below 2**64, got {seed}; use a smaller seed")
     images, labels = load_mnist("test", data_dir, download, mirrors=mirrors,
                                 checksums=checksums, progress=progress)
     generator = torch.Generator().manual_seed(int(seed))
@@ -572,9 +713,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         folder = download_mnist(args.folder)
-    except MnistError as exc:
-        print(exc)
+    except (MnistError, ValueError, OSError) as exc:  # a message, not a traceback
+        print(f"error: {exc}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        print("error: interrupted; nothing partial was left behind, run again to resume",
+              file=sys.stderr)
+        return 130
     print(f"MNIST files ready in {folder}")
     return 0
 

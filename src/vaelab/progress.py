@@ -12,6 +12,7 @@ import os
 from collections.abc import Iterable
 from typing import Any
 
+import numpy as np
 from tqdm.auto import tqdm
 
 _TRUE = {"1", "true", "yes", "on"}
@@ -19,6 +20,8 @@ _TRUE = {"1", "true", "yes", "on"}
 
 def progress_bar(iterable: Iterable | None = None, *, enabled: bool = True, **options: Any) -> tqdm:
     """A tqdm bar (notebook-aware); off when ``enabled`` is False or ``TQDM_DISABLE`` is set."""
+    if not isinstance(enabled, bool | np.bool_):  # "no" would count as True
+        raise TypeError(f"progress must be True or False, got {enabled!r}")
     if not enabled or os.environ.get("TQDM_DISABLE", "").strip().lower() in _TRUE:
         options["disable"] = True
     return tqdm(iterable, **options)

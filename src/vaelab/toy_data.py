@@ -16,7 +16,7 @@ from typing import NamedTuple
 import numpy as np
 
 from vaelab.latent_models import ring_map
-from vaelab.validation import require_generator, require_positive_int
+from vaelab.validation import InputTypeError, require_generator, require_positive_int
 
 # Cluster centres on a circle of radius 3 and their (isotropic) standard deviations:
 # spreads that differ by a factor of 8, so one noise level cannot fit them all.
@@ -27,9 +27,12 @@ CLUSTER_SCALES = np.array([0.1, 0.2, 0.4, 0.8])
 def as_points(x: np.ndarray, name: str = "x", dim: int | None = None) -> np.ndarray:
     """``x`` as a finite float64 array of shape (n, D) with n >= 1, or raise ``ValueError``."""
     try:
-        arr = np.asarray(x, dtype=np.float64)
-    except (TypeError, ValueError):
+        raw = np.asarray(x)
+    except ValueError:  # ragged nested lists
         raise ValueError(f"{name} must be an array of numbers, got {type(x).__name__}") from None
+    if raw.dtype.kind not in "iuf":  # True is no coordinate, and "1" is no number
+        raise InputTypeError(f"{name} must be an array of numbers, got dtype {raw.dtype}")
+    arr = raw.astype(np.float64)
     if arr.ndim != 2 or arr.shape[0] == 0 or arr.shape[1] == 0:
         raise ValueError(f"{name} must have shape (n, D) with n, D >= 1, got {arr.shape}")
     if dim is not None and arr.shape[1] != dim:
@@ -58,7 +61,10 @@ def sample_clusters(
     n = require_positive_int(n, "n")
     rng = require_generator(rng)
     centers = as_points(centers, "centers")
-    scales = np.asarray(scales, dtype=np.float64)
+    scales = np.asarray(scales)
+    if scales.dtype.kind not in "iuf":
+        raise InputTypeError(f"scales must be numbers, got {scales.dtype}")
+    scales = scales.astype(np.float64)
     if scales.shape != (centers.shape[0],):
         raise ValueError(
             f"scales must have one value per cluster, shape ({centers.shape[0]},), "
@@ -91,7 +97,11 @@ def fit_standardization(x: np.ndarray) -> Standardization:
     x = as_points(x, "x")
     if x.shape[0] < 2:
         raise ValueError("standardisation needs at least two points to measure a spread")
-    std = x.std(axis=0)
+    with np.errstate(over="ignore"):
+        std = x.std(axis=0)
+    if not np.all(np.isfinite(std)):
+        raise ValueError("the spread of a column of x overflows float64; rescale x (divide by "
+                         "its largest value) first")
     if np.any(std == 0):
         raise ValueError("a column of x is constant: it cannot be scaled to unit variance")
     return Standardization(x.mean(axis=0), std)

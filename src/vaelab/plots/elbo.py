@@ -20,6 +20,7 @@ from matplotlib.figure import Figure
 from vaelab.distributions import Gaussian
 from vaelab.elbo import Decomposition, Estimate, decomposition_along_means
 from vaelab.plots.likelihood import artist_by_gid
+from vaelab.validation import InputTypeError, require_finite, require_positive_int
 
 #: q's mean axis for the decomposition figures and the widget.
 Q_MEAN_RANGE = (-3.0, 3.0)
@@ -55,8 +56,10 @@ def decomposition_ylim(log_marginal: float,
     curve (shape (n,)); None gives the widest limits any curve can get, which the widget
     keeps fixed so that a slider step never redraws the axes.
     """
-    lm = float(log_marginal)
+    lm = require_finite(log_marginal, "log_marginal")
     low = lm - 12.0 if elbo is None else max(float(np.min(elbo)), lm - 12.0)
+    if not np.isfinite(low):  # a NaN ELBO would make the limits NaN
+        raise ValueError("elbo contains NaN or infinity; the y-limits need finite values")
     return low - 0.5, lm + 1.0
 
 
@@ -166,12 +169,16 @@ def update_q_explorer(fig: Figure, model: Any, x: Any, mean: float, log_std: flo
 def plot_iw_bound(ks: Sequence[int], estimates: Sequence[Estimate], log_marginal: float,
                   elbo: float, ax: Axes | None = None) -> Figure:
     """L_k (± 2 standard errors) against k on a log axis, with ln p(x) and the ELBO."""
-    k = np.asarray(ks, dtype=float)
+    k = np.array([require_positive_int(v, "each k") for v in ks], dtype=float)  # log axis
+    if not all(isinstance(e, Estimate) for e in estimates):
+        raise InputTypeError("estimates must be Estimates (iw_bound_curve returns them)")
     mean = np.array([e.mean for e in estimates])
     se = np.array([e.std_error for e in estimates])
     if k.shape != mean.shape:
         raise ValueError(f"ks and estimates must have the same length, got {k.size} and "
                          f"{mean.size}")
+    log_marginal = require_finite(log_marginal, "log_marginal")
+    elbo = require_finite(elbo, "elbo")
     fig, ax = _axes(ax, (6.0, 3.8))
     ax.errorbar(k, mean, yerr=2 * se, fmt="o-", color="C0", capsize=3, label="L_k (± 2 SE)",
                 gid="iw-bound")
@@ -189,6 +196,8 @@ def plot_ring(z: np.ndarray, x: np.ndarray, axes: Sequence[Axes] | None = None) 
     """Left: samples z ~ N(0, I). Right: the same points through f(z) = z/10 + z/||z||."""
     if axes is None:
         fig, axes = plt.subplots(1, 2, figsize=(9.0, 4.3), layout="constrained")
+    if isinstance(axes, Axes) or len(axes) != 2:
+        raise ValueError(f"axes must be two matplotlib Axes (left, right), got {axes!r}")
     fig = axes[0].get_figure(root=True)
     for ax, pts, title in ((axes[0], z, "z ~ N(0, I)"), (axes[1], x, "x = z/10 + z/||z||")):
         pts = np.asarray(pts, dtype=float)
@@ -206,8 +215,13 @@ def plot_sga_trace(trace: np.ndarray, log_marginal: float, final_elbo: float,
                    window: int = 50, ax: Axes | None = None) -> Figure:
     """Per-step ELBO estimates during SGA, their running mean, ln p(x) and the final exact ELBO."""
     t = np.asarray(trace, dtype=float)
+    window = require_positive_int(window, "window")
     if t.ndim != 1 or t.size < window:
         raise ValueError(f"trace must be 1-D with at least window = {window} steps")
+    if not np.all(np.isfinite(t)):
+        raise ValueError("trace contains NaN or infinity: the fit diverged")
+    log_marginal = require_finite(log_marginal, "log_marginal")
+    final_elbo = require_finite(final_elbo, "final_elbo")
     fig, ax = _axes(ax, (6.0, 3.6))
     steps = np.arange(1, t.size + 1)
     smooth = np.convolve(t, np.ones(window) / window, mode="valid")

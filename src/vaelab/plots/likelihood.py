@@ -26,7 +26,13 @@ from vaelab.likelihoods import (
     poisson_lr_interval,
     poisson_mle,
 )
-from vaelab.validation import as_counts, as_finite_array, require_positive_int
+from vaelab.validation import (
+    as_counts,
+    as_finite_array,
+    require_positive,
+    require_positive_int,
+    require_range,
+)
 
 #: The window of notebook 01's surface figure: mu in grams, sigma in grams.
 SURFACE_MU_RANGE = (3000.0, 4000.0)
@@ -56,10 +62,18 @@ def _axes(ax: Axes | None, figsize: tuple[float, float]) -> tuple[Figure, Axes]:
 
 
 def _range(pair: Sequence[float], name: str) -> tuple[float, float]:
-    lo, hi = (float(v) for v in pair)
-    if not (np.isfinite(lo) and np.isfinite(hi) and lo < hi):
-        raise ValueError(f"{name} must be (low, high) with finite low < high, got {pair!r}")
-    return lo, hi
+    return require_range(pair, name)
+
+
+def _top(value: float | None, name: str) -> float | None:
+    """An optional top of a y axis: None or a positive number (a negative one flips the axis)."""
+    return None if value is None else require_positive(value, name)
+
+
+def _pair_of_axes(axes: Sequence[Axes]) -> tuple[Axes, Axes]:
+    if isinstance(axes, Axes) or len(axes) != 2 or not all(isinstance(a, Axes) for a in axes):
+        raise ValueError(f"axes must be two matplotlib Axes (left, right), got {axes!r}")
+    return axes[0], axes[1]
 
 
 def gaussian_readout(x: Sequence[float] | np.ndarray, mu: float, sigma: float) -> str:
@@ -162,6 +176,7 @@ def plot_gaussian_density(
     """
     data = as_finite_array(x, "x")
     grid = np.linspace(*_range(x_range, "x_range"), 400)
+    ylim = _top(ylim, "ylim")
     fig, ax = _axes(ax, (7.0, 3.6))
     density = np.exp(gaussian_log_density(grid, mu, sigma))
     at_data = np.exp(gaussian_log_density(data, mu, sigma))
@@ -218,10 +233,11 @@ def plot_poisson(
     """
     counts = as_counts(x, "x")
     lo, hi = _range(lam_range, "lam_range")
+    pmf_ylim = _top(pmf_ylim, "pmf_ylim")
     if axes is None:
         fig, (ax_pmf, ax_ll) = plt.subplots(1, 2, figsize=(10.0, 3.8), layout="constrained")
     else:
-        ax_pmf, ax_ll = axes
+        ax_pmf, ax_ll = _pair_of_axes(axes)
         fig = ax_pmf.get_figure(root=True)
     ks = np.arange(require_positive_int(k_max, "k_max") + 1)
     pmf = np.exp(poisson_log_pmf(ks, lam))
@@ -262,7 +278,7 @@ def plot_poisson(
 def update_poisson(axes: Sequence[Axes], x: Sequence[int] | np.ndarray, lam: float) -> None:
     """Move the pmf, the current-lambda point and the titles of a plot_poisson figure."""
     counts = as_counts(x, "x")
-    ax_pmf, ax_ll = axes
+    ax_pmf, ax_ll = _pair_of_axes(axes)
     markers = artist_by_gid(ax_pmf, "pmf")
     ks = np.asarray(markers.get_xdata())
     pmf = np.exp(poisson_log_pmf(ks, lam))

@@ -16,19 +16,42 @@ import numpy as np
 import torch
 from matplotlib.figure import Figure
 
+from vaelab.validation import (
+    InputTypeError,
+    require_int,
+    require_positive,
+    require_positive_int,
+)
+
 SIDE = 28  # MNIST images are 28 x 28
 
 
 def _np(images: torch.Tensor | np.ndarray) -> np.ndarray:
     arr = images.detach().cpu().numpy() if isinstance(images, torch.Tensor) else np.asarray(images)
+    if arr.dtype.kind not in "iuf":
+        raise InputTypeError(f"images must be numbers, got dtype {arr.dtype}")
     return arr.astype(np.float32)
+
+
+def _pixels(images: torch.Tensor | np.ndarray) -> np.ndarray:
+    """Images as float32 (n, 28, 28) in [0, 1]: what the figures draw (gray, 0 white, 1 black)."""
+    arr = _np(images)
+    if arr.size % (SIDE * SIDE):
+        raise ValueError(f"images must be (n, 784) or (n, 28, 28), got shape {arr.shape}")
+    # 0..255 pixels would all be drawn black (the colour scale stops at 1), NaN white.
+    if arr.size and not (arr.min() >= 0.0 and arr.max() <= 1.0):
+        raise ValueError(f"pixel values must lie in [0, 1], got {arr.min():g} to {arr.max():g}; "
+                         "scale uint8 images with vaelab.mnist.to_unit_float")
+    return arr.reshape(-1, SIDE, SIDE)
 
 
 def tile(images: torch.Tensor | np.ndarray, ncols: int, pad: int = 1) -> np.ndarray:
     """(n, 784) images -> one 2-D array, ncols per row, pad pixels of 0 (drawn white) between."""
-    arr = _np(images).reshape(-1, SIDE, SIDE)
+    arr = _pixels(images)
     n = arr.shape[0]
-    if n == 0 or ncols < 1:
+    ncols = require_positive_int(ncols, "ncols")
+    pad = require_int(pad, "pad", 0)
+    if n == 0:
         raise ValueError(f"tile needs at least one image and ncols >= 1, got {n} and {ncols}")
     nrows = -(-n // ncols)
     step = SIDE + pad
@@ -120,6 +143,9 @@ def plot_latent_scatter(means: torch.Tensor | np.ndarray, labels: torch.Tensor |
 def plot_manifold(grid: torch.Tensor | np.ndarray, span: float) -> Figure:
     """The decoded manifold: grid (n, n, 784) of images over [-span, span]^2 of the plane."""
     arr = _np(grid)
+    span = require_positive(span, "span")
+    if arr.ndim != 3 or arr.shape[0] != arr.shape[1] or arr.shape[2] != SIDE * SIDE:
+        raise ValueError(f"grid must be (n, n, 784) decoded images, got shape {arr.shape}")
     n = arr.shape[0]
     picture = tile(arr.reshape(n * n, -1), n, pad=0)
     fig, ax = plt.subplots(figsize=(6, 6), layout="constrained")

@@ -10,8 +10,9 @@ only when it executed without error. One line per notebook on stdout::
     ok    01_gaussian_mle.ipynb    6.3 s
     FAIL  02_poisson.ipynb         2.1 s  cell 7: NameError: name 'lam' is not defined
 
-Exit status: 0 all ran, 1 at least one failed (the others still run), 2 bad
-arguments (a path that is not a notebook; nothing is executed or written).
+Exit status: 0 all ran, 1 at least one failed or could not be written (the others
+still run), 2 bad arguments (a path that is not a notebook, an output folder or
+notebook that cannot be written; nothing is executed or written), 130 interrupted.
 
 Kernel: always ``sys.executable -m ipykernel_launcher``. The ``python3``
 kernelspec installed in a venv says ``"python"`` in its argv, which
@@ -56,6 +57,9 @@ from traitlets import default
 
 from vaelab.tooling.nbio import (
     NotebookInputError,
+    OutputPathError,
+    check_output_dir,
+    check_writable_file,
     notebook_text,
     read_notebook,
     write_text_atomic,
@@ -242,13 +246,45 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def _check_destinations(args: argparse.Namespace, paths: Sequence[Path]) -> list[str]:
+    """Why the results could not be stored (checked before hours of execution), if at all."""
+    try:
+        if args.in_place:
+            for path in paths:
+                check_writable_file(path)
+        else:
+            out = check_output_dir(args.out)
+            for path in paths:
+                for name in (path.name, f"{path.stem}.html"):
+                    check_writable_file(out / name)
+    except OutputPathError as exc:
+        return [str(exc)]
+    return []
+
+
+def _store(args: argparse.Namespace, path: Path, outcome: Outcome) -> None:
+    """Write what ``outcome`` holds where the arguments say (``OSError`` if that fails)."""
+    if args.in_place:
+        if outcome.ok:
+            text = notebook_text(outcome.nb)
+            # Unchanged outputs leave the file (and its mtime) alone.
+            if path.read_text(encoding="utf-8") != text:
+                write_text_atomic(path, text)
+    else:
+        # Failed runs are written too: the traceback sits in the failing cell.
+        write_text_atomic(args.out / path.name, notebook_text(outcome.nb))
+        write_text_atomic(args.out / f"{path.stem}.html", to_html(outcome.nb))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Command-line entry point; returns the exit status (0 ok, 1 a notebook failed, 2 bad args)."""
+    """Command-line entry point; returns the exit status (0 ok, 1 a notebook failed or could
+    not be written, 2 bad arguments, 130 interrupted)."""
     args = _parse_args(argv)
     if args.timeout < 1:
         print(f"error: --timeout must be at least 1 second, got {args.timeout}", file=sys.stderr)
         return 2
-    # Read everything first: a typo in the last path must not cost a long run of the others.
+    # Read and check everything first: a typo in the last path or an output folder that
+    # cannot be written must not cost a long run of the others.
     masters = []
     problems = []
     for path in args.notebooks:
@@ -259,6 +295,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     names = [path.name for path, _ in masters]
     if len(set(names)) != len(names) and not args.in_place:
         problems.append("two notebooks share a file name; their outputs in --out would collide")
+    problems += _check_destinations(args, [path for path, _ in masters])
     if problems:
         for problem in problems:
             print(f"error: {problem}", file=sys.stderr)
@@ -266,24 +303,21 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     width = max(len(name) for name in names)
     failures = 0
-    for path, nb in masters:
-        outcome = execute_notebook(nb, path.resolve().parent, args.timeout, path.name)
-        if args.in_place:
-            if outcome.ok:
-                text = notebook_text(outcome.nb)
-                # Unchanged outputs leave the file (and its mtime) alone.
-                if path.read_text(encoding="utf-8") != text:
-                    write_text_atomic(path, text)
-        else:
-            # Failed runs are written too: the traceback sits in the failing cell.
-            write_text_atomic(args.out / path.name, notebook_text(outcome.nb))
-            write_text_atomic(args.out / f"{path.stem}.html", to_html(outcome.nb))
-        status = "ok" if outcome.ok else "FAIL"
-        line = f"{status:<5} {path.name:<{width}}  {outcome.seconds:6.1f} s"
-        if not outcome.ok:
-            failures += 1
-            line += f"  {outcome.error}"
-        print(line, flush=True)
+    try:
+        for path, nb in masters:
+            outcome = execute_notebook(nb, path.resolve().parent, args.timeout, path.name)
+            problems = [] if outcome.ok else [outcome.error]
+            try:
+                _store(args, path, outcome)
+            except OSError as exc:  # a full disk, a folder changed during the run
+                problems.append(f"not saved: {exc}")
+            status = "FAIL" if problems else "ok"
+            failures += bool(problems)
+            line = f"{status:<5} {path.name:<{width}}  {outcome.seconds:6.1f} s"
+            print("  ".join([line, *problems]), flush=True)
+    except KeyboardInterrupt:
+        print("error: interrupted; notebooks not yet reported were not written", file=sys.stderr)
+        return 130
     return 1 if failures else 0
 
 

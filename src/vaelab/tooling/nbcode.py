@@ -19,6 +19,8 @@ _TRANSFORMER = TransformerManager()
 
 def parse_cell(source: str) -> ast.Module | None:
     """The AST of a code cell (IPython magics made Python first); None if it does not parse."""
+    if not isinstance(source, str):
+        raise TypeError(f"source must be a cell's source text (str), got {type(source).__name__}")
     try:
         return ast.parse(_TRANSFORMER.transform_cell(source))
     except SyntaxError:
@@ -58,6 +60,9 @@ def called_names(nb: NotebookNode) -> list[set[str]]:
     ``matplotlib.pyplot.show``); unresolved names stay as written (``print``).
     Markdown and raw cells, and code that does not parse, give an empty set.
     """
+    if not isinstance(getattr(nb, "cells", None), list):
+        raise TypeError(f"nb must be a notebook (nbformat.read or read_notebook gives one), got "
+                        f"{type(nb).__name__}")
     aliases: dict[str, str] = {}
     result: list[set[str]] = []
     for cell in nb.cells:
@@ -77,4 +82,10 @@ def called_names(nb: NotebookNode) -> list[set[str]]:
 def calls_into(names: set[str], module: str) -> bool:
     """Whether any of ``names`` is in ``module`` or below (``vaelab.exercises`` matches
     ``vaelab.exercises.mle.check_gaussian_mle``)."""
+    # A str would be read letter by letter and match a one-letter module: refuse it.
+    if isinstance(names, str) or not all(isinstance(n, str) for n in names):
+        raise TypeError(f"names must be a set of qualified names (str), as called_names gives, "
+                        f"got {names!r}")
+    if not isinstance(module, str) or not module:
+        raise TypeError(f"module must be a dotted module name (str), got {module!r}")
     return any(n == module or n.startswith(module + ".") for n in names)

@@ -35,7 +35,13 @@ from vaelab.plots.likelihood import (
     update_poisson,
 )
 from vaelab.small_data import CAR_COUNTS, NEWBORN_WEIGHTS_G
-from vaelab.validation import as_counts, as_finite_array
+from vaelab.validation import (
+    as_counts,
+    as_finite_array,
+    require_finite,
+    require_positive,
+    require_range,
+)
 
 GAUSSIAN_MU_RANGE = (2000.0, 5000.0)
 GAUSSIAN_SIGMA_RANGE = (300.0, 2000.0)
@@ -98,6 +104,18 @@ def _slider(description: str, value: float, low: float, high: float, step: float
     return slider
 
 
+def _starts_on_slider(value: float, slider_range: tuple[float, float], name: str,
+                      positive: bool = False) -> None:
+    """A start outside the slider's range: the slider would clamp it and show another value
+    than the figure (say so instead)."""
+    low, high = require_range(slider_range, f"{name}_range")
+    if positive and low <= 0:
+        raise ValueError(f"{name}_range must lie above 0 ({name} > 0), got {slider_range!r}")
+    if not low <= value <= high:
+        raise ValueError(f"{name} = {value:g} lies outside the slider's range {slider_range}; "
+                         f"start inside it or pass a wider {name}_range")
+
+
 def _readout(text: str) -> widgets.Label:
     label = widgets.Label(value=text)
     label.add_class("vaelab-readout")
@@ -137,8 +155,9 @@ def _gaussian_setup(
 ) -> tuple[np.ndarray, float, float, float]:
     data = as_finite_array(x, "x")
     mle = gaussian_mle(data)
-    mu0 = mle.mu if mu is None else float(mu)
-    sigma0 = mle.sigma if sigma is None else float(sigma)
+    mu0 = mle.mu if mu is None else require_finite(mu, "mu")
+    sigma0 = mle.sigma if sigma is None else require_positive(sigma, "sigma")
+    _starts_on_slider(sigma0, sigma_range, "sigma", positive=True)
     # Fixed y axis (peak density at the smallest sigma) so a slider never rescales it.
     top = 1.05 / (np.sqrt(2 * np.pi) * sigma_range[0])
     return data, mu0, sigma0, top
@@ -164,6 +183,7 @@ def gaussian_explorer(
 ) -> GaussianExplorer:
     """Build the notebook-01 explorer, starting at (mu, sigma) (default: the MLE)."""
     data, mu0, sigma0, top = _gaussian_setup(x, mu, sigma, sigma_range)
+    _starts_on_slider(mu0, mu_range, "mu")
     fig = _new_figure((7.0, 3.6))
     ax = fig.subplots()
     plot_gaussian_density(data, mu0, sigma0, ylim=top, ax=ax)
@@ -204,7 +224,8 @@ def _poisson_setup(
     x: Sequence[int] | np.ndarray, lam: float | None, lam_range: tuple[float, float]
 ) -> tuple[np.ndarray, float, float]:
     counts = as_counts(x, "x")
-    lam0 = poisson_mle(counts) if lam is None else float(lam)
+    lam0 = poisson_mle(counts) if lam is None else require_positive(lam, "lam")
+    _starts_on_slider(lam0, lam_range, "lam", positive=True)
     # Fixed pmf axis: the tallest pmf bar over the slider's range is P(0) at its low end.
     top = 1.05 * max(float(np.exp(-lam_range[0])), 0.5)
     return counts, lam0, top

@@ -13,6 +13,7 @@ class ``vaelab-readout``; the picture has ``vaelab-figure``.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import ipywidgets as widgets
@@ -22,7 +23,7 @@ from matplotlib.figure import Figure
 from vaelab.latent_space import decode_point
 from vaelab.plots.vae import explorer_artists, plot_latent_explorer, update_latent_explorer
 from vaelab.vae import VAE
-from vaelab.validation import require_finite
+from vaelab.validation import InputTypeError, require_finite
 from vaelab.widgets.likelihood import BlitRenderer
 
 Z_RANGE = (-3.0, 3.0)
@@ -67,8 +68,12 @@ def _slider(name: str, value: float) -> widgets.FloatSlider:
 def latent_explorer(model: VAE, means: torch.Tensor, labels: torch.Tensor,
                     z: tuple[float, float] = (0.0, 0.0)) -> LatentExplorer:
     """The explorer for a model with latent_dim 2; means, labels: the scatter (N, 2), (N,)."""
+    if not isinstance(model, VAE):
+        raise InputTypeError(f"model must be a vaelab.vae.VAE, got {type(model).__name__}")
     if model.latent_dim != 2:
         raise ValueError(f"the explorer needs a model with latent_dim 2, got {model.latent_dim}")
+    if isinstance(z, str) or not isinstance(z, Sequence) or len(z) != 2:
+        raise ValueError(f"z must be a pair (z1, z2), got {z!r}")
     z0 = (require_finite(z[0], "z1"), require_finite(z[1], "z2"))
     if not all(Z_RANGE[0] <= v <= Z_RANGE[1] for v in z0):
         raise ValueError(f"z1 and z2 must lie in {Z_RANGE}, got {z0}")
