@@ -11,7 +11,8 @@ KEYS = {
     "test_nll", "test_neg_elbo", "train_seconds", "epoch_seconds", "reference_epoch_seconds",
     "speedup_vs_reference", "gemm_gflops", "train_gflops", "gemm_fraction", "machine", "targets",
     "reference_lean_epoch_seconds", "speedup_vs_lean_reference", "rounds_measured",
-    "gemm_gflops_torch", "gemm_products_us",
+    "gemm_gflops_torch", "gemm_products_us", "epoch_seconds_autograd",
+    "speedup_autograd_vs_reference", "conv_epoch_seconds", "conv_backend", "train_backend",
 }
 
 
@@ -70,6 +71,9 @@ def test_quick_run_writes_json_with_all_keys(tmp_path, capsys):
         assert isinstance(row["pass"], bool)
     assert set(result["machine"]) >= {"cpu", "threads", "torch", "device", "training_matmul"}
     assert result["epoch_seconds"] > 0 and result["speedup_vs_reference"] > 0
+    assert result["epoch_seconds_autograd"] > 0 and result["conv_epoch_seconds"] > 0
+    assert result["conv_backend"] == "autograd"  # a student's model takes the plain step
+    assert result["train_backend"] in ("fastcpu", "autograd")
     if "onednn" in bench.gemm_kernels(torch.device("cpu")):  # the epoch with torch.mm only
         assert result["epoch_seconds_torch_matmul"] > 0
         assert result["machine"]["training_matmul"] == "onednn"
@@ -97,3 +101,12 @@ def test_the_torch_mm_epoch_turns_onednn_off_for_the_epoch_only(monkeypatch):
     assert bench.our_epoch(None, None, torch.device("cpu"), seed=0, onednn=False) == 1.5
     assert bench.our_epoch(None, None, torch.device("cpu"), seed=0) == 1.5
     assert seen == [False, before] and torch.backends.mkldnn.enabled == before
+
+
+def test_the_student_style_conv_vae_has_the_interface_and_trains_by_autograd():
+    from vaelab import fastcpu
+
+    model = bench.StudentConvVAE()
+    mu, logvar = model.encode(torch.zeros(3, 784))
+    assert mu.shape == logvar.shape == (3, 20) and model.decode(mu).shape == (3, 784)
+    assert "StudentConvVAE" in fastcpu.unsupported(model)
