@@ -23,6 +23,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from vaelab.tooling.assign import answer_strings, leaks
 from vaelab.tooling.assign import main as assign_main
 from vaelab.tooling.student import BEGIN, END, find_exercises
 
@@ -147,12 +148,15 @@ def test_nbgrader_scores_04_and_05_solved(built):
         assert got == {"correct": want}, f"{stem}: nbgrader gave {got}, expected {want}"
 
 
-def test_nbgrader_release_keeps_no_widget_state_or_outputs(built):
+def test_nbgrader_release_keeps_no_answer_widget_state_or_outputs(built):
     course = built / "nbgrader"
     for stem in SMALL:
         _run([str(BIN / "nbgrader"), "generate_assignment", stem, "--force"], course)
-        nb = _read(course / "release" / stem / f"{stem}.ipynb")
+        path = course / "release" / stem / f"{stem}.ipynb"
+        nb = _read(path)
         assert "widgets" not in nb.metadata
+        answers = answer_strings(_read(NOTEBOOKS / f"{stem}.ipynb"))
+        assert leaks(path.read_text(encoding="utf-8"), answers) == []
         assert all(not c.get("outputs") for c in nb.cells if c.cell_type == "code")
 
 
@@ -165,6 +169,9 @@ def test_otter_scores_the_simulated_submissions_of_01_to_03(built, tmp_path):
         release = _read(dist / "student" / f"{stem}.ipynb")
         assert "widgets" not in release.metadata
         master = _read(NOTEBOOKS / f"{stem}.ipynb")
+        for path in (dist / "student").rglob("*"):
+            if path.is_file():
+                assert leaks(path.read_text(encoding="utf-8"), answer_strings(master)) == [], path
         want = _expected(stem, master)
         for student, nb in _submissions(stem, master, release).items():
             sub = tmp_path / "submissions" / student / f"{stem}.ipynb"

@@ -47,7 +47,7 @@ SCHEMA_VERSION = 3  # nbgrader's cell metadata schema
 # Notebooks 04 and 05 train for about 30 s in single cells on a 2-core CPU.
 CELL_TIMEOUT_S = 300
 
-NBGRADER_CONFIG = f'''"""An nbgrader course folder that `make assign` wrote from the vaelab masters."""
+NBGRADER_CONFIG = f'''"""nbgrader course folder, written by `make assign` from the masters."""
 
 c = get_config()  # noqa: F821 (nbgrader provides it)
 c.CourseDirectory.root = "."
@@ -55,6 +55,35 @@ c.CourseDirectory.root = "."
 c.Execute.timeout = {CELL_TIMEOUT_S}
 # Graders run the checks without practice mode: start nbgrader with VAELAB_GRADING=1.
 '''
+
+
+# Values the exercises ask for, as they would be written: no file a student receives may
+# hold them (nor any line of a solution, see ``answer_strings``).
+ANSWER_VALUES = {
+    "1.2": ("700.55", "700.554"),
+    "2.3": ("2.6667", "2.667", "8/3", "8 / 3", "frac{8}{3}"),
+    "2.4": ("5.1232",),
+}
+_MIN_LINE = 12  # shorter solution lines ("return z") say nothing on their own
+
+
+def answer_strings(nb: NotebookNode, name: str = "notebook") -> dict[str, list[str]]:
+    """For each exercise of a master, the strings that would give its answer away: the
+    values of ``ANSWER_VALUES`` and every solution line (stripped) of at least 12 characters."""
+    found: dict[str, list[str]] = {}
+    for exercise in find_exercises(nb, name):
+        lines = nb.cells[exercise.cell_index].source.split("\n")
+        solution = [line.strip() for region in exercise.regions
+                    for line in lines[region.begin + 1:region.end]]
+        found[exercise.id] = list(ANSWER_VALUES.get(exercise.id, ())) + [
+            line for line in solution if len(line) >= _MIN_LINE and not line.startswith("#")]
+    return found
+
+
+def leaks(text: str, answers: dict[str, list[str]]) -> list[str]:
+    """The answers of ``answers`` (from ``answer_strings``) that occur in ``text``."""
+    return [f"Exercise {eid}: {answer!r}" for eid, strings in answers.items()
+            for answer in strings if answer in text]
 
 
 def grade_id(exercise: Exercise, kind: str) -> str:
@@ -221,11 +250,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
 
     out: Path = args.out
+    students = {}
+    for path, nb in masters:
+        text = notebook_text(make_student(with_grader_metadata(nb, str(path)), str(path)))
+        problems += [f"{path}: the student version gives away {leak}"
+                     for leak in leaks(text, answer_strings(nb, str(path)))]
+        students[path] = text
+    if problems:
+        for problem in problems:
+            print(f"error: {problem}", file=sys.stderr)
+        print("error: nothing written", file=sys.stderr)
+        return 2
     for path, nb in masters:
         graded = with_grader_metadata(nb, str(path))
         stem = path.stem
-        write_text_atomic(out / "student" / path.name,
-                          notebook_text(make_student(graded, str(path))))
+        write_text_atomic(out / "student" / path.name, students[path])
         write_text_atomic(out / "instructor" / path.name, path.read_text(encoding="utf-8"))
         write_text_atomic(out / "nbgrader" / "source" / stem / path.name,
                           notebook_text(for_students(graded)))

@@ -1,8 +1,11 @@
 """Student and instructor versions of the master notebooks.
 
     python -m vaelab.tooling.student --out build NB...      # make student
+    python -m vaelab.tooling.student --workspace DIR NB...  # make lab
 
-writes ``build/student/<name>.ipynb`` and ``build/instructor/<name>.ipynb``.
+writes ``build/student/<name>.ipynb`` and ``build/instructor/<name>.ipynb``; with
+``--workspace`` only the student versions, straight into DIR, skipping any notebook
+already there (it holds a student's work).
 
 Masters mark each solution (nbgrader's convention) inside the exercise's code
 cell, under a comment line naming the exercise::
