@@ -52,7 +52,6 @@ lab: $(STAMP)
 lab-masters: $(STAMP)
 	$(VENV)/bin/jupyter lab notebooks
 
-# The grader tests need .venv/bin on PATH (nbgrader runs alembic from there).
 test: $(STAMP) $(GRADING)
 	$(VENV)/bin/ruff check .
 	$(PY) -m pytest tests
