@@ -5,6 +5,8 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
+GRADING := $(VENV)/.grading-installed
+WORKSPACE := my-notebooks
 NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
 
 # The same settings when stored outputs are produced (make outputs) and when
@@ -12,14 +14,18 @@ NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
 export TQDM_DISABLE := 1
 NB_ENV := VAELAB_TRAIN_FRESH=1
 
-.PHONY: help venv run lab test unit nbval student outputs bench reproduce e2e clean
+.PHONY: help venv run lab lab-masters test unit nbval student assign grader-metadata outputs \
+	bench reproduce e2e clean
 
 help:
 	@echo "make run        execute every notebook into build/ (the committed notebooks are not touched)"
-	@echo "make lab        open the series in JupyterLab"
+	@echo "make lab        students: copy the exercise versions into $(WORKSPACE)/ (once) and open them"
+	@echo "make lab-masters  instructors: open the masters (solutions included) in JupyterLab"
 	@echo "make test       ruff, unit tests, nbval regression, student-version tests, browser tests"
 	@echo "make outputs    re-execute the notebooks in place (the only way stored outputs change)"
 	@echo "make student    write build/student/ and build/instructor/"
+	@echo "make assign     build/student/, build/nbgrader/ (course folder), build/otter/ (otter master)"
+	@echo "make grader-metadata  rewrite the masters' nbgrader cell metadata from their markers"
 	@echo "make bench      training benchmark: prints a table, writes build/bench.json"
 	@echo "make reproduce  the IWAE paper's VAE baseline (STAGES=8 for the full protocol)"
 	@echo "make e2e        drive the notebooks in JupyterLab with headless Chromium"
@@ -34,10 +40,19 @@ $(STAMP): requirements.txt pyproject.toml
 run: $(STAMP)
 	$(PY) -m vaelab.tooling.execute --out build $(NOTEBOOKS)
 
+$(GRADING): requirements-grading.txt $(STAMP)
+	$(PY) -m pip install --disable-pip-version-check -q -r requirements-grading.txt
+	@touch $@
+
+# Students work on the exercise versions; a notebook already in $(WORKSPACE) is never replaced.
 lab: $(STAMP)
+	$(PY) -m vaelab.tooling.student --workspace $(WORKSPACE) $(NOTEBOOKS)
+	$(VENV)/bin/jupyter lab $(WORKSPACE)
+
+lab-masters: $(STAMP)
 	$(VENV)/bin/jupyter lab notebooks
 
-test: $(STAMP)
+test: $(STAMP) $(GRADING)
 	$(VENV)/bin/ruff check .
 	$(PY) -m pytest tests
 	$(NB_ENV) $(PY) -m pytest --nbval notebooks \
@@ -55,6 +70,12 @@ outputs: $(STAMP)
 
 student: $(STAMP)
 	$(PY) -m vaelab.tooling.student --out build $(NOTEBOOKS)
+
+assign: $(STAMP)
+	$(PY) -m vaelab.tooling.assign --out build $(NOTEBOOKS)
+
+grader-metadata: $(STAMP)
+	$(PY) -m vaelab.tooling.assign --metadata $(NOTEBOOKS)
 
 bench: $(STAMP)
 	$(PY) -m vaelab.tooling.bench --out build/bench.json

@@ -10,14 +10,14 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _requirements() -> dict[str, str]:
+def _requirements(name: str = "requirements.txt") -> dict[str, str]:
     pins = {}
-    for line in (ROOT / "requirements.txt").read_text().splitlines():
+    for line in (ROOT / name).read_text().splitlines():
         line = line.split("#", 1)[0].strip()
         if not line or line.startswith("-e"):
             continue
         name, _, version = line.partition("==")
-        assert version, f"requirements.txt line {line!r} is not an exact pin (name==version)"
+        assert version, f"{name} line {line!r} is not an exact pin (name==version)"
         pins[name.lower()] = version
     return pins
 
@@ -50,3 +50,13 @@ def test_installed_versions_match_the_pins():
     pins = _requirements()
     for name in ["numpy", "scipy", "matplotlib", "torch", "nbval", "ipywidgets"]:
         assert version(name).split("+")[0] == pins[name], f"{name} installed differs from its pin"
+
+
+def test_grading_pins_are_exact_and_add_to_the_teaching_environment_without_a_conflict():
+    from importlib.metadata import version
+
+    grading, teaching = _requirements("requirements-grading.txt"), _requirements()
+    assert grading["nbgrader"] == "0.9.6" and grading["otter-grader"] == "7.0.0"
+    assert not set(grading) & set(teaching), "a package pinned in both files"
+    for name in ["nbgrader", "otter-grader"]:
+        assert version(name) == grading[name], f"{name} installed differs from its pin"

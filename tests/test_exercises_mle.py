@@ -7,7 +7,7 @@ import pytest
 from scipy import special, stats
 
 from vaelab.exercises import mle
-from vaelab.exercises.core import ExerciseError
+from vaelab.exercises.core import GRADING_ENV, ExerciseError
 from vaelab.small_data import CAR_COUNTS, NEWBORN_WEIGHTS_G
 
 LOG_2PI = np.log(2 * np.pi)
@@ -17,11 +17,36 @@ def right_loglik(x, mu, sigma):
     return float(np.sum(-0.5 * LOG_2PI - np.log(sigma) - (x - mu) ** 2 / (2 * sigma**2)))
 
 
-def rejects(check, *args, hint: str) -> None:
+# The answers a student could paste to pass: no feedback may show them (in either mode).
+ANSWERS = {
+    "1.2": ["700.55", "700.554"],
+    "2.2": ["'lambda'", '"lambda"'],
+    "2.3": ["2.6667", "2.66667", "8/3", "8 / 3"],
+    "2.4": ["-5.1232", "-5.12324"],
+}
+
+
+def rejects(check, *args, hint: str) -> str:
     with pytest.raises(ExerciseError) as info:
         check(*args)
-    assert hint in str(info.value), str(info.value)
-    assert "Hint:" in str(info.value)
+    text = str(info.value)
+    assert hint in text, text
+    assert "Hint:" in text
+    # The student's own value may be echoed (a sigma of -700.554 is not the answer).
+    echoed = " ".join(f"{a:.4f} {a:.6g} {a}" for a in args if isinstance(a, float | int))
+    for answer in ANSWERS.get(info.value.exercise, []):
+        assert answer not in text or answer in echoed, f"feedback shows {answer}: {text}"
+    return text
+
+
+@pytest.fixture(params=["practice", "grading"], autouse=True)
+def mode(request, monkeypatch):
+    """Every test runs in practice mode and as the graders run it (VAELAB_GRADING=1)."""
+    if request.param == "grading":
+        monkeypatch.setenv(GRADING_ENV, "1")
+    else:
+        monkeypatch.delenv(GRADING_ENV, raising=False)
+    return request.param
 
 
 # ----------------------------------------------------------------------------- 1.1
@@ -48,8 +73,11 @@ def test_1_1_accepts_the_log_likelihood(capsys) -> None:
     ],
     ids=["sign", "constant", "variance", "log-sigma", "mean", "per-point", "exp", "other", "nan"],
 )
-def test_1_1_rejects_mistakes(wrong, hint: str) -> None:
-    rejects(mle.check_gaussian_log_likelihood, wrong, hint=hint)
+def test_1_1_rejects_mistakes(wrong, hint: str, mode) -> None:
+    text = rejects(mle.check_gaussian_log_likelihood, wrong, hint=hint)
+    # The expected value on the check's inputs only in practice mode.
+    if mode == "grading":
+        assert "expected" not in text, text
 
 
 # ----------------------------------------------------------------------------- 1.2
@@ -74,6 +102,27 @@ def test_1_2_accepts_the_mle(capsys) -> None:
     ],
 )
 def test_1_2_rejects_mistakes(mu, sigma, hint: str) -> None:
+    rejects(mle.check_gaussian_mle, mu, sigma, hint=hint)
+
+
+MU, SIGMA = float(np.mean(NEWBORN_WEIGHTS_G)), float(np.std(NEWBORN_WEIGHTS_G))
+
+
+@pytest.mark.parametrize(("mu", "sigma"), [
+    (MU, SIGMA), (MU * (1 + 5e-7), SIGMA), (MU, SIGMA * (1 - 5e-7)),
+    (float(np.float32(MU)), float(np.float32(SIGMA))), (MU, 700.5541),
+])
+def test_1_2_tolerance_accepts_what_rounding_in_code_leaves(mu, sigma, capsys) -> None:
+    mle.check_gaussian_mle(mu, sigma)
+    assert "correct" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(("mu", "sigma", "hint"), [
+    (MU + 2.0, SIGMA, "6 significant digits"), (MU - 2.0, SIGMA, "6 significant digits"),
+    (MU, 700.0, "6 significant digits"), (MU, 700.55, "6 significant digits"),
+    (MU, 701.0, "6 significant digits"), (MU + 50.0, SIGMA, "sample mean"),
+])
+def test_1_2_tolerance_rejects_near_misses_from_both_sides(mu, sigma, hint: str) -> None:
     rejects(mle.check_gaussian_mle, mu, sigma, hint=hint)
 
 
@@ -131,7 +180,7 @@ def test_2_2_accepts_lambda(answer, capsys) -> None:
 @pytest.mark.parametrize(
     ("answer", "hint"),
     [({"mu", "sigma"}, "ONE parameter"), ({"mean", "variance"}, "ONE parameter"),
-     ({"p"}, "theta = {'lambda'}"), ([1.0], "strings")],
+     ({"p"}, "inside Poisson(.)"), ([1.0], "strings")],
 )
 def test_2_2_rejects_mistakes(answer, hint: str) -> None:
     rejects(mle.check_car_parameter, answer, hint=hint)
@@ -153,6 +202,19 @@ def test_2_3_accepts_the_mean(capsys) -> None:
 )
 def test_2_3_rejects_mistakes(answer, hint: str) -> None:
     rejects(mle.check_poisson_mle, answer, hint=hint)
+
+
+@pytest.mark.parametrize("answer", [8 / 3, 8 / 3 * (1 + 5e-7), float(np.float32(8 / 3)), 2.666667])
+def test_2_3_tolerance_accepts_what_rounding_in_code_leaves(answer, capsys) -> None:
+    mle.check_poisson_mle(answer)
+    assert "correct" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("answer", [2.667, 2.6667, 2.666, 2.6666, 2.668])
+def test_2_3_tolerance_rejects_rounded_values_from_both_sides(answer) -> None:
+    text = rejects(mle.check_poisson_mle, answer, hint="6 significant digits")
+    # The old message read "lam_hat = 2.6667, expected 2.6667": now it names only the answer.
+    assert f"lam_hat = {answer:.6g} is not" in text
 
 
 # ----------------------------------------------------------------------------- 2.4
@@ -181,3 +243,14 @@ def test_2_4_accepts_the_value(capsys) -> None:
 )
 def test_2_4_rejects_mistakes(answer, hint: str) -> None:
     rejects(mle.check_poisson_log_likelihood, answer, hint=hint)
+
+
+@pytest.mark.parametrize("answer", [RIGHT, RIGHT + 9e-5, RIGHT - 9e-5, -5.1232])
+def test_2_4_tolerance_accepts_four_decimals(answer, capsys) -> None:
+    mle.check_poisson_log_likelihood(answer)
+    assert "correct" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("answer", [-5.123, -5.124, RIGHT + 2e-4, RIGHT - 2e-4, -5.12])
+def test_2_4_tolerance_rejects_near_misses_from_both_sides(answer) -> None:
+    rejects(mle.check_poisson_log_likelihood, answer, hint="4 decimals")

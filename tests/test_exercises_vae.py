@@ -4,7 +4,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from vaelab.exercises.core import ExerciseError
+from vaelab.exercises.core import GRADING_ENV, ExerciseError
 from vaelab.exercises.vae import check_reparameterize, check_vae_loss
 from vaelab.kl import gaussian_kl_standard_normal
 from vaelab.vae import reparameterize, vae_loss
@@ -62,10 +62,65 @@ def _bce(logits, x):
                                 + gaussian_kl_standard_normal(mu, lv)).mean(), "sigmoid"),
         (lambda lg, x, mu, lv: _bce(lg, x).sum(1) + gaussian_kl_standard_normal(mu, lv),
          "one number"),
-        (lambda lg, x, mu, lv: torch.tensor(3.0), "differs from the expected"),
+        (lambda lg, x, mu, lv: torch.tensor(3.0), "is not the negative ELBO"),
         (lambda lg, x, mu, lv: 3.0, "torch.Tensor"),
     ],
 )
 def test_loss_rejects_known_mistakes(wrong, hint):
     with pytest.raises(ExerciseError, match=hint):
         check_vae_loss(wrong)
+
+
+# Inputs written in place: the check computes its reference first and passes copies.
+
+
+def _zero_eps_then_reparameterize(mu, lv, eps):
+    eps.zero_()
+    return mu + torch.exp(0.5 * lv) * eps
+
+
+def _scale_eps_in_place(mu, lv, eps):
+    return mu + eps.mul_(torch.exp(0.5 * lv))  # correct, but writes into its input
+
+
+def _double_sigmoid_in_place(lg, x, mu, lv):
+    lg.sigmoid_()
+    return (_bce(lg, x).sum(1) + gaussian_kl_standard_normal(mu, lv)).mean()
+
+
+def _loss_in_place(lg, x, mu, lv):  # correct, but writes into its inputs
+    kl = 0.5 * (mu.pow_(2) + lv.exp() - 1 - lv).sum(1)
+    return (_bce(lg, x).sum(1) + kl).mean()
+
+
+def test_reparameterize_zeroing_eps_in_place_does_not_pass():
+    with pytest.raises(ExerciseError, match="noise is missing"):
+        check_reparameterize(_zero_eps_then_reparameterize)
+
+
+def test_reparameterize_correct_answer_writing_into_eps_passes(capsys):
+    check_reparameterize(_scale_eps_in_place)
+    assert "Exercise 4.1: correct." in capsys.readouterr().out
+
+
+def test_loss_double_sigmoid_in_place_does_not_pass():
+    with pytest.raises(ExerciseError, match="sigmoid"):
+        check_vae_loss(_double_sigmoid_in_place)
+
+
+def test_loss_correct_answer_writing_into_its_inputs_passes(capsys):
+    check_vae_loss(_loss_in_place)
+    assert "Exercise 4.2: correct." in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(("check", "wrong"), [
+    (check_reparameterize, lambda mu, lv, eps: mu + 2 * eps),
+    (check_vae_loss, lambda lg, x, mu, lv: torch.tensor(3.0)),
+])
+def test_expected_values_only_in_practice_mode(check, wrong, monkeypatch):
+    with pytest.raises(ExerciseError, match="expected"):
+        check(wrong)
+    monkeypatch.setenv(GRADING_ENV, "1")
+    with pytest.raises(ExerciseError) as info:
+        check(wrong)
+    assert "expected" not in str(info.value)

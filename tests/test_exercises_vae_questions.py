@@ -42,7 +42,7 @@ def test_free_bits_accepts_the_right_answer(capsys):
     (lambda mu, lv, lam: kl_dims(mu, lv).mean(0).clamp(min=lam).mean(), "do not average"),
     (lambda mu, lv, lam: kl_dims(mu, lv).sum(0).clamp(min=lam).sum(), "mean over the batch"),
     (lambda mu, lv, lam: kl_dims(mu, lv).mean(0).clamp(min=lam), "scalar"),
-    (lambda mu, lv, lam: 2 * free_bits_right(mu, lv, lam), "clamp(min=free_bits), sum"),
+    (lambda mu, lv, lam: 2 * free_bits_right(mu, lv, lam), "three steps"),
 ])
 def test_free_bits_rejects_known_mistakes_with_their_hint(wrong, hint):
     with pytest.raises(ExerciseError, match="Exercise 5.1") as err:
@@ -95,6 +95,18 @@ def maximises(model, x, mu0, logvar0, steps, lr):
     return mu.detach(), logvar.detach()
 
 
+def no_zero_grad_adam(model, x, mu0, logvar0, steps, lr):
+    # What students write: Adam with the zero_grad line forgotten. The summed gradients
+    # overshoot and the ELBO ends lower than it started, as a flipped sign would leave it.
+    mu = mu0.detach().clone().requires_grad_(True)
+    logvar = logvar0.detach().clone().requires_grad_(True)
+    opt = torch.optim.Adam([mu, logvar], lr=lr)
+    for _ in range(steps):
+        negative_elbo(model, x, mu, logvar, samples=4).sum().backward()
+        opt.step()
+    return mu.detach(), logvar.detach()
+
+
 def no_zero_grad(model, x, mu0, logvar0, steps, lr):
     mu = mu0.detach().clone().requires_grad_(True)
     logvar = logvar0.detach().clone().requires_grad_(True)
@@ -115,8 +127,16 @@ def no_zero_grad(model, x, mu0, logvar0, steps, lr):
     (lambda m, x, mu0, lv0, s, lr: (mu0.clone(), lv0.clone()), "requires_grad_(True)"),
     (maximises, "do not maximise"),
     (no_zero_grad, "zero the gradients"),
+    (no_zero_grad_adam, "opt.zero_grad()"),
 ])
 def test_local_q_rejects_known_mistakes_with_their_hint(wrong, hint):
     with pytest.raises(ExerciseError, match="Exercise 5.2") as err:
         check_local_q(wrong)
     assert hint in str(err.value)
+
+
+def test_local_q_does_not_blame_the_sign_for_a_missing_zero_grad():
+    with pytest.raises(ExerciseError) as err:
+        check_local_q(no_zero_grad_adam)
+    assert "maximise" not in str(err.value)
+    assert "first step went the right way" in str(err.value)

@@ -245,3 +245,18 @@ def test_cli_refuses_missing_paths_and_output_over_a_master(tmp_path, capsys):
     assert student.main(["--out", str(tmp_path), str(path)]) == 2
     assert "would overwrite a master" in capsys.readouterr().err
     assert path.read_bytes() == before
+
+
+def test_workspace_gets_student_versions_once_and_keeps_a_students_work(tmp_path, capsys):
+    path = tmp_path / "01_demo.ipynb"
+    nbformat.write(_master(), path)
+    work = tmp_path / "my-notebooks"
+    assert student.main(["--workspace", str(work), str(path)]) == 0
+    mine = work / "01_demo.ipynb"
+    assert nbformat.writes(_load(mine)) == nbformat.writes(student.make_student(_load(path)))
+    mine.write_text(mine.read_text(encoding="utf-8").replace("NotImplementedError", "Done"))
+    edited = mine.read_bytes()
+    assert student.main(["--workspace", str(work), str(path)]) == 0
+    assert mine.read_bytes() == edited
+    assert "kept" in capsys.readouterr().out.splitlines()[-1]
+    assert not (tmp_path / "student").exists() and not (tmp_path / "instructor").exists()

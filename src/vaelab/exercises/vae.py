@@ -1,7 +1,9 @@
 """Checks for notebook 04's exercises: 4.1 the reparameterization, 4.2 the VAE loss.
 
-Each check runs the student's function on fixed inputs, compares with the package
-(vaelab.vae) and, for a wrong answer, recognises the usual mistakes to give a hint.
+Each check computes the package's answer (vaelab.vae) first, then runs the student's
+function on copies of the fixed inputs (so a function that writes into its inputs changes
+neither the reference nor the diagnosis) and, for a wrong answer, recognises the usual
+mistakes to give a hint.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 
-from vaelab.exercises.core import fail, passed
+from vaelab.exercises.core import call_student, fail, passed, reveal
 from vaelab.kl import gaussian_kl_standard_normal
 from vaelab.vae import reparameterize, vae_loss
 
@@ -42,10 +44,10 @@ def check_reparameterize(fn: Callable[[torch.Tensor, torch.Tensor, torch.Tensor]
     """Exercise 4.1: fn(mu, logvar, eps) -> z, shapes (B, d); must match vaelab.vae."""
     ex = "4.1"
     mu, logvar, eps = _fixed_gaussian()
-    mu.requires_grad_(True)
-    logvar.requires_grad_(True)
-    z = _as_tensor(fn(mu, logvar, eps), ex, "your function")
     expected = reparameterize(mu, logvar, eps)
+    mu_in = mu.clone().requires_grad_(True)
+    logvar_in = logvar.clone().requires_grad_(True)
+    z = _as_tensor(call_student(ex, fn, mu_in, logvar_in, eps.clone()), ex, "your function")
     if z.shape != expected.shape:
         fail(ex, f"z has shape {tuple(z.shape)}, expected {tuple(expected.shape)} (same as mu)",
              "combine mu, logvar and eps elementwise; do not sum or reshape")
@@ -65,9 +67,10 @@ def check_reparameterize(fn: Callable[[torch.Tensor, torch.Tensor, torch.Tensor]
             if _close(zd, value):
                 fail(ex, f"your z equals {formula}", hint)
         if _close(zd, mu.detach()):
-            fail(ex, "your z equals mu: the noise is missing", "add exp(0.5 * logvar) * eps")
-        fail(ex, f"z differs from mu + exp(logvar / 2) * eps (first row {zd[0].tolist()}, "
-             f"expected {expected[0].tolist()})",
+            fail(ex, "your z equals mu: the noise is missing",
+                 "add the noise eps, scaled by the standard deviation")
+        fail(ex, f"z differs from mu + sigma * eps (your first row {zd[0].tolist()}"
+             + reveal(f"expected {expected[0].tolist()}") + ")",
              "use the eps you are given (do not draw new noise) and the standard deviation "
              "sigma = exp(0.5 * logvar), not the variance")
     if not z.requires_grad:
@@ -75,7 +78,8 @@ def check_reparameterize(fn: Callable[[torch.Tensor, torch.Tensor, torch.Tensor]
              "do not detach or sample with torch.normal: z = mu + sigma * eps keeps the "
              "noise outside, so gradients reach the encoder")
     z.sum().backward()
-    if mu.grad is None or logvar.grad is None or not _close(mu.grad, torch.ones_like(mu)):
+    if (mu_in.grad is None or logvar_in.grad is None
+            or not _close(mu_in.grad, torch.ones_like(mu))):
         fail(ex, "the gradient of z with respect to mu is not 1",
              "z must be mu plus the scaled noise, built with torch operations")
     passed(ex, "Gradients flow to mu and logvar; the randomness sits in eps.")
@@ -96,14 +100,15 @@ def check_vae_loss(
     """Exercise 4.2: fn(logits, x, mu, logvar) -> scalar loss, the batch mean of recon + KL."""
     ex = "4.2"
     logits, x, mu, logvar = _fixed_batch()
-    out = fn(logits, x, mu, logvar)
+    expected = vae_loss(logits, x, mu, logvar).loss
+    out = call_student(ex, fn, logits.clone(), x.clone(), mu.clone(), logvar.clone())
     if isinstance(out, tuple):  # accept (loss, recon, kl) as well as the loss alone
         out = out[0]
     loss = _as_tensor(out, ex, "your loss")
     if loss.numel() != 1:
         fail(ex, f"the loss must be one number (a scalar), got shape {tuple(loss.shape)}",
              "sum over pixels and latent dimensions, then average over the batch")
-    value, expected = loss.detach().reshape(()), vae_loss(logits, x, mu, logvar).loss
+    value = loss.detach().reshape(())
     if _close(value, expected):
         passed(ex, f"loss = {expected.item():.4f} nats per image on the fixed batch.")
         return
@@ -122,7 +127,7 @@ def check_vae_loss(
         ((bce.sum(dim=1) + kl).sum(), "you summed over the batch",
          "average over the batch (the loss is per image), sum only over pixels"),
         (bce.sum(dim=1).mean(), "the KL term is missing",
-         "add KL(q(z|x) || N(0, I)) = 0.5 * sum(mu^2 + exp(logvar) - 1 - logvar)"),
+         "add KL(q(z|x) || N(0, I)), the closed form of notebook 03, per image"),
         ((bce.sum(dim=1) + gaussian_kl_standard_normal(mu, 2 * torch.log(logvar.abs()))).mean(),
          "your KL treats logvar as the standard deviation",
          "logvar is ln sigma^2: sigma^2 = exp(logvar)"),
@@ -131,7 +136,10 @@ def check_vae_loss(
     ]
     for candidate, problem, hint in wrong:
         if _close(value, candidate):
-            fail(ex, f"{problem} (got {value.item():.4f}, expected {expected.item():.4f})", hint)
-    fail(ex, f"loss {value.item():.4f} differs from the expected {expected.item():.4f}",
-         "loss = mean over the batch of [BCE-with-logits summed over pixels + KL], with "
-         "KL = 0.5 * sum(mu^2 + exp(logvar) - 1 - logvar) over latent dimensions")
+            fail(ex, f"{problem} (your loss {value.item():.4f}"
+                 + reveal(f"expected {expected.item():.4f}") + ")", hint)
+    fail(ex, f"your loss {value.item():.4f} is not the negative ELBO"
+         + reveal(f"expected {expected.item():.4f}"),
+         "the loss is the mean over the batch of two terms per image: the reconstruction "
+         "term (binary cross-entropy on the logits, summed over pixels) and the closed-form "
+         "Gaussian KL of notebook 03 (summed over latent dimensions)")

@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import torch
 
-from vaelab.exercises.core import fail, passed
+from vaelab.exercises.core import call_student, fail, passed, reveal
 from vaelab.inference_gaps import negative_elbo, optimise_local_posteriors
 from vaelab.kl import gaussian_kl_standard_normal
 from vaelab.vae import VAE, vae_loss
@@ -42,13 +42,13 @@ FreeBitsFn = Callable[[torch.Tensor, torch.Tensor, float], torch.Tensor]
 def check_free_bits(student_fn: FreeBitsFn) -> None:
     """Exercise 5.1: free_bits_kl(mu, logvar, free_bits) -> sum_j max(lambda, mean_i KL_ij)."""
     mu, logvar, lam = _free_bits_inputs()
-    got = student_fn(mu.clone(), logvar.clone(), lam)
+    expected = float(free_bits_reference(mu, logvar, lam))
+    got = call_student(FREE_BITS, student_fn, mu.clone(), logvar.clone(), lam)
     if not isinstance(got, torch.Tensor) or got.numel() != 1:
         fail(FREE_BITS, f"expected a scalar tensor, got {type(got).__name__} "
              f"{tuple(got.shape) if isinstance(got, torch.Tensor) else ''}",
              "reduce to one number: the loss term of the whole batch")
     got_v = float(got)
-    expected = float(free_bits_reference(mu, logvar, lam))
     if abs(got_v - expected) < 1e-6 * max(1.0, abs(expected)):
         passed(FREE_BITS, f"free-bits KL term = {expected:.4f} nats")
         return
@@ -75,10 +75,13 @@ def check_free_bits(student_fn: FreeBitsFn) -> None:
     }
     for problem, (value, hint) in wrong.items():
         if abs(got_v - float(value)) < 1e-6 * max(1.0, abs(float(value))):
-            fail(FREE_BITS, f"got {got_v:.4f}, expected {expected:.4f}: you {problem}", hint)
-    fail(FREE_BITS, f"got {got_v:.4f}, expected {expected:.4f}",
-         "per-dimension KL: gaussian_kl_standard_normal(mu.unsqueeze(-1), logvar.unsqueeze(-1)) "
-         "is (B, d); then mean over the batch, clamp(min=free_bits), sum")
+            fail(FREE_BITS, f"you {problem} (your term {got_v:.4f}"
+                 + reveal(f"expected {expected:.4f}") + ")", hint)
+    fail(FREE_BITS, f"your term {got_v:.4f} is not the free-bits KL"
+         + reveal(f"expected {expected:.4f}"),
+         "work in three steps: the KL of each image in each latent dimension (a (B, d) "
+         "array), its mean over the batch per dimension, then the floor on each dimension "
+         "and the sum over dimensions")
 
 
 def _local_q_setup() -> tuple[VAE, torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -98,12 +101,27 @@ def _mean_elbo(model: VAE, x: torch.Tensor, mu: torch.Tensor, logvar: torch.Tens
         return -float(negative_elbo(model, x, mu, logvar, samples=2000).mean())
 
 
+def _uphill(model: VAE, x: torch.Tensor, mu0: torch.Tensor, logvar0: torch.Tensor,
+            mu1: torch.Tensor, logvar1: torch.Tensor) -> bool:
+    """Whether the step from (mu0, logvar0) to (mu1, logvar1) raised the negative ELBO to
+    first order (along its gradient, estimated with many samples)."""
+    mu = mu0.clone().requires_grad_(True)
+    logvar = logvar0.clone().requires_grad_(True)
+    torch.manual_seed(7)
+    negative_elbo(model, x, mu, logvar, samples=500).sum().backward()
+    slope = ((mu1 - mu0) * mu.grad).sum() + ((logvar1 - logvar0) * logvar.grad).sum()
+    return float(slope) > 0
+
+
 def check_local_q(student_fn: Callable[..., tuple[torch.Tensor, torch.Tensor]]) -> None:
     """Exercise 5.2: optimise_q(model, x, mu0, logvar0, steps, lr) -> (mu, logvar)."""
     model, x, mu0, logvar0 = _local_q_setup()
     before = {k: v.clone() for k, v in model.state_dict().items()}
-    mu0_copy, logvar0_copy = mu0.clone(), logvar0.clone()
-    out = student_fn(model, x, mu0, logvar0, 150, 0.05)
+    ref_mu, ref_logvar = optimise_local_posteriors(model, x, mu0, logvar0, steps=150, lr=0.05)
+    start, best = _mean_elbo(model, x, mu0, logvar0), _mean_elbo(model, x, ref_mu, ref_logvar)
+    mu_in, logvar_in = mu0.clone(), logvar0.clone()
+    out = call_student(LOCAL_Q, student_fn, model, x, mu_in, logvar_in, 150, 0.05,
+                       seconds=300.0)
     if not (isinstance(out, tuple | list) and len(out) == 2
             and all(isinstance(t, torch.Tensor) for t in out)):
         fail(LOCAL_Q, "expected a pair of tensors (mu, logvar)", "return mu, logvar at the end")
@@ -111,26 +129,35 @@ def check_local_q(student_fn: Callable[..., tuple[torch.Tensor, torch.Tensor]]) 
     if mu.shape != mu0.shape or logvar.shape != logvar0.shape:
         fail(LOCAL_Q, f"expected (mu, logvar) of shape {tuple(mu0.shape)}, got "
              f"{tuple(mu.shape)} and {tuple(logvar.shape)}", "one row of parameters per image")
-    if not (torch.equal(mu0, mu0_copy) and torch.equal(logvar0, logvar0_copy)):
+    if not (torch.equal(mu_in, mu0) and torch.equal(logvar_in, logvar0)):
         fail(LOCAL_Q, "mu0 or logvar0 was changed in place",
-             "start from copies: mu = mu0.detach().clone().requires_grad_(True)")
+             "optimise copies of them, detached from the encoder's graph, and leave the "
+             "arguments as they were")
     if any(not torch.equal(v, model.state_dict()[k]) for k, v in before.items()):
         model.load_state_dict(before)
         fail(LOCAL_Q, "the model's weights changed",
              "give the optimiser only [mu, logvar]: the decoder stays fixed, only each image's "
              "q moves")
-    start, end = _mean_elbo(model, x, mu0, logvar0), _mean_elbo(model, x, mu, logvar)
-    ref_mu, ref_logvar = optimise_local_posteriors(model, x, mu0, logvar0, steps=150, lr=0.05)
-    best = _mean_elbo(model, x, ref_mu, ref_logvar)
+    end = _mean_elbo(model, x, mu, logvar)
     if torch.allclose(mu, mu0) and torch.allclose(logvar, logvar0):
         fail(LOCAL_Q, "mu and logvar did not move",
              "create them with requires_grad_(True), pass them to torch.optim.Adam, and call "
              "loss.backward() and opt.step() in every iteration")
     if end < start:
-        fail(LOCAL_Q, f"the mean ELBO went down, from {start:.3f} to {end:.3f}",
-             "minimise the negative ELBO (negative_elbo(...).sum()), do not maximise it")
+        # A flipped sign goes uphill from the first step; forgotten zero_grad only later,
+        # when the summed old gradients overshoot (the first step of both is the same).
+        mu1, logvar1 = (t.detach() for t in call_student(
+            LOCAL_Q, student_fn, model, x, mu0.clone(), logvar0.clone(), 1, 0.05))
+        if _uphill(model, x, mu0, logvar0, mu1, logvar1):
+            fail(LOCAL_Q, f"the mean ELBO went down, from {start:.3f} to {end:.3f}, from the "
+                 "first step on", "minimise the negative ELBO (negative_elbo(...).sum()), do "
+                 "not maximise it")
+        fail(LOCAL_Q, f"the mean ELBO went down, from {start:.3f} to {end:.3f}, although "
+             "your first step went the right way",
+             "gradients add up across backward() calls unless they are zeroed: call "
+             "opt.zero_grad() in every step, before loss.backward()")
     if end - start < 0.5 * (best - start):
-        fail(LOCAL_Q, f"the mean ELBO rose only from {start:.3f} to {end:.3f}; the package's "
-             f"loop reaches {best:.3f}",
+        fail(LOCAL_Q, f"the mean ELBO rose only from {start:.3f} to {end:.3f}"
+             + reveal(f"the package's loop reaches {best:.3f}"),
              "zero the gradients in every step (opt.zero_grad()), and use all `steps` steps")
     passed(LOCAL_Q, "each image's q now has a higher ELBO than the encoder gave it.")

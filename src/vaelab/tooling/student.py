@@ -1,8 +1,11 @@
 """Student and instructor versions of the master notebooks.
 
     python -m vaelab.tooling.student --out build NB...      # make student
+    python -m vaelab.tooling.student --workspace DIR NB...  # make lab
 
-writes ``build/student/<name>.ipynb`` and ``build/instructor/<name>.ipynb``.
+writes ``build/student/<name>.ipynb`` and ``build/instructor/<name>.ipynb``; with
+``--workspace`` only the student versions, straight into DIR, skipping any notebook
+already there (it holds a student's work).
 
 Masters mark each solution (nbgrader's convention) inside the exercise's code
 cell, under a comment line naming the exercise::
@@ -260,9 +263,24 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         description="Write OUT/student/ (solutions blanked, outputs cleared) and "
         "OUT/instructor/ (the masters as they are).",
     )
-    parser.add_argument("--out", type=Path, required=True, metavar="DIR")
+    group = parser.add_mutually_exclusive_group(required=True)
+    group.add_argument("--out", type=Path, metavar="DIR")
+    group.add_argument("--workspace", type=Path, metavar="DIR",
+                       help="write the student versions straight into DIR, skipping every "
+                       "notebook already there (a student's work is never overwritten)")
     parser.add_argument("notebooks", nargs="+", type=Path, metavar="NB")
     return parser.parse_args(argv)
+
+
+def _fill_workspace(folder: Path, plans: Sequence[tuple[Path, str]]) -> int:
+    for path, student_text in plans:
+        dest = folder / path.name
+        if dest.exists():
+            print(f"{dest}: kept (already there; delete it to start that notebook afresh)")
+        else:
+            write_text_atomic(dest, student_text)
+            print(f"{dest}: written")
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -285,7 +303,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if nb_problems:
             problems += nb_problems
             continue
-        for kind in ("student", "instructor"):
+        for kind in ("student", "instructor") if args.out is not None else ():
             if (args.out / kind / path.name).resolve() in masters:
                 problems.append(f"{path}: --out {args.out} would overwrite a master notebook")
         student = make_student(nb, str(path))
@@ -296,6 +314,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("error: nothing written", file=sys.stderr)
         return 2
 
+    if args.workspace is not None:
+        return _fill_workspace(args.workspace, [(p, text) for p, text, *_ in plans])
     width = max(len(path.name) for path, *_ in plans)
     for path, student_text, master_text, count in plans:
         write_text_atomic(args.out / "student" / path.name, student_text)
