@@ -12,11 +12,10 @@ from collections.abc import Callable
 
 import torch
 
+from vaelab.distributions import LOG_2PI
 from vaelab.elbo import reparameterized_elbo
 from vaelab.exercises.core import call_student, fail, passed, reveal
 from vaelab.kl import gaussian_kl_standard_normal
-
-_LOG_2PI = 1.8378770664093453  # ln(2 pi)
 
 
 def _inputs() -> tuple[torch.Tensor, torch.Tensor]:
@@ -89,7 +88,7 @@ def _toy_log_likelihood(z: torch.Tensor) -> torch.Tensor:
     a = torch.tensor([[1.0, -0.5, 0.3], [0.2, 0.8, -1.0]], dtype=torch.float64)
     x = torch.tensor([0.7, -0.4], dtype=torch.float64)
     r = x - z @ a.T
-    return -0.5 * (2 * (_LOG_2PI + 2 * torch.log(torch.tensor(0.5, dtype=torch.float64)))
+    return -0.5 * (2 * (LOG_2PI + 2 * torch.log(torch.tensor(0.5, dtype=torch.float64)))
                    + (r**2).sum(-1) / 0.25)
 
 
@@ -128,20 +127,20 @@ def _diagnose_estimator(got: torch.Tensor, mu: torch.Tensor, logvar: torch.Tenso
              "the ELBO integrand is ln p(x, z) - ln q(z|x): the log-joint minus the log of q")
     ll = _toy_log_likelihood
     z_var = mu + logvar.exp() * eps  # sigma^2 used as sigma
-    log_q = 0.5 * (_LOG_2PI + logvar + eps**2).sum()  # minus ln q(z|x) at z = mu + sigma eps
-    wrong_z = ll(z_var) - 0.5 * (_LOG_2PI + z_var**2).sum() + log_q
+    log_q = 0.5 * (LOG_2PI + logvar + eps**2).sum()  # minus ln q(z|x) at z = mu + sigma eps
+    wrong_z = ll(z_var) - 0.5 * (LOG_2PI + z_var**2).sum() + log_q
     if _close(value, wrong_z):
         fail(ex, "z was drawn with the variance where the standard deviation belongs",
              "sigma = exp(logvar / 2), so z = mu + torch.exp(0.5 * logvar) * eps")
     z = mu + (0.5 * logvar).exp() * eps
-    log_prior = -0.5 * (_LOG_2PI + z**2).sum()
-    no_half_logvar = ll(z) + log_prior + 0.5 * (_LOG_2PI + eps**2).sum()  # forgot ln sigma in q
-    full_logvar = ll(z) + log_prior + 0.5 * (_LOG_2PI + 2 * logvar + eps**2).sum()
+    log_prior = -0.5 * (LOG_2PI + z**2).sum()
+    no_half_logvar = ll(z) + log_prior + 0.5 * (LOG_2PI + eps**2).sum()  # forgot ln sigma in q
+    full_logvar = ll(z) + log_prior + 0.5 * (LOG_2PI + 2 * logvar + eps**2).sum()
     if _close(value, no_half_logvar) or _close(value, full_logvar):
         fail(ex, "ln q(z|x) has the wrong normalising term",
              "ln N(z; mu, sigma^2) = -1/2 (ln 2 pi + ln sigma^2 + (z - mu)^2 / sigma^2) per "
              "dimension, and ln sigma^2 is logvar (not logvar / 2, not 2 logvar)")
-    first_dim = ll(z) - 0.5 * (_LOG_2PI + z[0] ** 2) + 0.5 * (_LOG_2PI + logvar[0] + eps[0] ** 2)
+    first_dim = ll(z) - 0.5 * (LOG_2PI + z[0] ** 2) + 0.5 * (LOG_2PI + logvar[0] + eps[0] ** 2)
     if _close(value, first_dim):
         fail(ex, "only the first latent dimension entered ln p(z) and ln q(z|x)",
              "sum the per-dimension log-densities over all dimensions (.sum())")

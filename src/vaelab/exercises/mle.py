@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable, Sequence
 
 import numpy as np
 
+from vaelab.distributions import LOG_2PI
 from vaelab.exercises.core import call_student, fail, passed, reveal
 from vaelab.likelihoods import (
     gaussian_log_likelihood,
@@ -22,8 +23,6 @@ from vaelab.likelihoods import (
 )
 from vaelab.small_data import CAR_COUNTS, NEWBORN_WEIGHTS_G
 from vaelab.validation import as_counts, as_finite_array
-
-_HALF_LOG_2PI = 0.5 * float(np.log(2.0 * np.pi))
 
 
 def _number(value: object, exercise: str, what: str) -> float:
@@ -82,7 +81,7 @@ def check_gaussian_log_likelihood(func: Callable[[np.ndarray, float, float], flo
         if _close(got, -want):
             fail(ex, where, "Wrong sign: a log-density of these points is negative, "
                  "ln N = -1/2 ln(2 pi sigma^2) - (x - mu)^2 / (2 sigma^2).")
-        if _close(got, want + n * _HALF_LOG_2PI):
+        if _close(got, want + n * 0.5 * LOG_2PI):
             fail(ex, where, "You dropped the constant -n/2 ln(2 pi): it does not move the "
                  "maximum, but the log-likelihood's value needs it.")
         if _close(got, gaussian_log_likelihood(x, mu, np.sqrt(sigma))):
