@@ -10,6 +10,7 @@ from scipy.special import logsumexp
 from vaelab.evaluation import iw_log_likelihood
 from vaelab.prior_sampling import (
     effective_sample_size,
+    estimate_curve,
     estimate_table,
     group_spread,
     log_likelihood_estimates,
@@ -93,3 +94,10 @@ def test_prior_mass_of_typical_set():
     assert est.mean == pytest.approx(log_vol + log_p_mu, abs=0.05)
     with pytest.raises(ValueError, match="coverage"):
         prior_mass_of_typical_set(mu, logvar, 1.0)
+
+
+def test_estimate_curve_rows_are_images_columns_are_k():
+    lw = torch.randn(3, 40, generator=torch.Generator().manual_seed(4)).double()
+    curve = estimate_curve(lw, [2, 10, 40])
+    assert curve.shape == (3, 3)
+    np.testing.assert_allclose(curve[:, 1], logsumexp(lw[:, :10].numpy(), axis=1) - math.log(10))

@@ -7,6 +7,7 @@ p(x|z) is large. The numbers behind notebook 04's section "Why not sample z from
 
 - ``sample_log_weights``: ln w (N, k) for the prior and for q, from ``vaelab.evaluation``;
 - ``log_likelihood_estimates``: the estimate from the first k weights, with its standard error;
+- ``estimate_curve``: those estimates' means for several k, one row per image;
 - ``effective_sample_size``: (sum w)^2 / sum w^2, how many draws the estimate really rests on;
 - ``group_spread``: the spread of independent estimates from disjoint groups of k draws;
 - ``prior_mass_of_typical_set``: the prior probability of the region holding most of q's mass.
@@ -66,6 +67,11 @@ def log_likelihood_estimates(log_w: torch.Tensor, k: int) -> list[Estimate]:
     if not 2 <= k <= log_w.shape[1]:
         raise ValueError(f"k must be between 2 and {log_w.shape[1]}, got {k}")
     return [log_mean_exp_estimate(row[:k].numpy()) for row in log_w]
+
+
+def estimate_curve(log_w: torch.Tensor, ks: Sequence[int]) -> np.ndarray:
+    """Each image's estimate ln mean(w) from its first k weights, for each k: (N, len(ks))."""
+    return np.stack([estimate_table(log_likelihood_estimates(log_w, k))[0] for k in ks], axis=1)
 
 
 def effective_sample_size(log_w: torch.Tensor) -> torch.Tensor:
