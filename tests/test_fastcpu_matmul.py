@@ -5,8 +5,22 @@ import torch
 
 from vaelab.fastcpu import matmul
 
-ONEDNN_HERE = matmul.uses_onednn(torch.empty(0))  # x86-64 CPU with oneDNN enabled
-needs_onednn = pytest.mark.skipif(not ONEDNN_HERE, reason="oneDNN is not used on this machine")
+# x86-64 with oneDNN in torch: its path is tested on every such CPU, Intel's included, where
+# the default rule prefers MKL (see the vendor test below).
+ONEDNN_HERE = matmul._ONEDNN_BUILT and torch.backends.mkldnn.enabled
+needs_onednn = pytest.mark.skipif(not ONEDNN_HERE, reason="torch has no oneDNN on this machine")
+
+
+@pytest.fixture(autouse=True)
+def onednn_wherever_built(monkeypatch):
+    monkeypatch.setattr(matmul, "_ONEDNN_FASTER", matmul._ONEDNN_BUILT)
+
+
+def test_intel_cpus_keep_mkl_by_default(monkeypatch):
+    monkeypatch.setattr(matmul, "_ONEDNN_FASTER", False)  # what GenuineIntel gets
+    assert not matmul.uses_onednn(torch.empty(0, dtype=torch.float32), 10**9)
+    assert matmul.backend(torch.empty(0)) == "torch"
+    assert isinstance(matmul.cpu_vendor(), str)
 
 
 def operands(b: int, n_in: int, n_out: int, seed: int = 0):

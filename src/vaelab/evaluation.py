@@ -20,7 +20,7 @@ from collections.abc import Iterator, Sequence
 import torch
 from torch import nn
 
-from vaelab.distributions import diagonal_gaussian_log_prob, reparameterize
+from vaelab.distributions import reparameterize
 from vaelab.kl import gaussian_kl_standard_normal
 from vaelab.vae import check_vae_interface
 from vaelab.validation import require_positive_int
@@ -100,10 +100,12 @@ def _log_weight_chunks(model: nn.Module, x: torch.Tensor, k: int, batch_size: in
             eps = torch.randn((kc, b, mu.shape[1]), generator=gen, device=device, dtype=dtype)
             z = reparameterize(mu.expand(kc, -1, -1), logvar.expand(kc, -1, -1), eps)
             params = model.decode(z.reshape(kc * b, -1))
-            log_px_z = model.likelihood.log_prob(xb.repeat(kc, 1), params).view(kc, b)
-            log_pz = diagonal_gaussian_log_prob(z, torch.zeros(()), torch.zeros(()))
-            log_qz = diagonal_gaussian_log_prob(z, mu, logvar)
-            yield i, j, (log_px_z + log_pz - log_qz).T  # (b, kc)
+            log_px_z = model.likelihood.log_prob(xb.expand(kc, -1, -1).reshape(kc * b, -1),
+                                                 params).view(kc, b)
+            # ln p(z) - ln q(z|x) with N(0, I) and q = N(mu, sigma^2): the 2 pi terms cancel
+            # and (z - mu) / sigma = eps.
+            log_pz_minus_qz = 0.5 * (logvar + eps.pow(2) - z.pow(2)).sum(dim=-1)
+            yield i, j, (log_px_z + log_pz_minus_qz).T  # (b, kc)
 
 
 @torch.inference_mode()

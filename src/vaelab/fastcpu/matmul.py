@@ -17,7 +17,8 @@ arithmetic is float32 throughout (oneDNN's default math mode is strict: no bfloa
 inside); only the order of the sums differs, so results agree to float32 rounding, not bit
 for bit. oneDNN also applies the activation while the output is still in cache.
 
-oneDNN is used for float32 tensors on an x86-64 CPU when torch has it and it is enabled
+oneDNN is used for float32 tensors on an x86-64 CPU that is not Intel's (where MKL runs its
+fastest kernels and stays faster, see _ONEDNN_FASTER) when torch has it and it is enabled
 (``torch.backends.mkldnn.enabled``; ``torch.backends.mkldnn.enabled = False`` turns it off),
 for products of at least ONEDNN_MIN_MACS multiply-adds: a oneDNN call costs about
 10 us more than an MKL call before any arithmetic, so MKL wins below that (measured at the
@@ -44,16 +45,34 @@ ONEDNN_MIN_MACS = 1_500_000
 # weight_grad first copies g^T into a contiguous block for oneDNN (5-10 us at the latent
 # layer's 128 x 40), so there MKL, which reads g transposed in place, stays faster up to here:
 ONEDNN_MIN_MACS_WEIGHT_GRAD = 4_000_000
-# Fixed for the process: an x86-64 CPU and a torch built with oneDNN.
+
+
+def cpu_vendor() -> str:
+    """The x86 CPU vendor string ("GenuineIntel", "AuthenticAMD", ...), or "" if unknown."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("vendor_id"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return "GenuineIntel" if "intel" in platform.processor().lower() else ""
+
+
+# Fixed for the process: an x86-64 CPU and a torch built with oneDNN ...
 _ONEDNN_BUILT = (platform.machine().lower() in ("x86_64", "amd64")
                  and torch.backends.mkldnn.is_available())
+# ... and not an Intel CPU, where MKL runs its best kernels: measured with `make bench` on a
+# 2-core Intel Xeon (AVX-512), an epoch took 2.2 s with every product through MKL and 3.0 s
+# with the large ones through oneDNN (on the AMD EPYC above, 1.2 s against 0.77 s).
+_ONEDNN_FASTER = _ONEDNN_BUILT and cpu_vendor() != "GenuineIntel"
 _TORCH_ACTIVATION = {"relu": torch.Tensor.relu_, "tanh": torch.Tensor.tanh_}  # in place
 
 
 def uses_onednn(t: torch.Tensor, macs: int = ONEDNN_MIN_MACS) -> bool:
     """Whether a product of ``macs`` multiply-adds on tensors like ``t`` goes to oneDNN."""
     # Cheapest tests first: the public products below ask on every call.
-    return (macs >= ONEDNN_MIN_MACS and _ONEDNN_BUILT and t.dtype is torch.float32
+    return (macs >= ONEDNN_MIN_MACS and _ONEDNN_FASTER and t.dtype is torch.float32
             and t.is_cpu and torch._C._get_mkldnn_enabled())  # torch.backends.mkldnn.enabled
 
 
