@@ -203,3 +203,24 @@ def test_bad_combinations_are_refused_with_advice(tmp_path, capsys):
     before = (tmp_path / "run" / rp.CHECKPOINT_NAME).read_bytes()
     code, _ = _run(tmp_path, "--stages", "1", "--fresh", "--batch-size", "200")
     assert code == 2 and (tmp_path / "run" / rp.CHECKPOINT_NAME).read_bytes() == before
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a GPU")
+def test_a_missing_gpu_or_a_misspelt_device_is_one_message(tmp_path, capsys):
+    for device in ("cuda", "cpux"):
+        code = rp.main(["--stages", "1", "--run-dir", str(tmp_path / "run"), "--device", device])
+        err = capsys.readouterr().err
+        assert code == 2 and "device" in err and "Traceback" not in err
+
+
+def test_missing_mnist_is_the_loaders_message_without_a_traceback(tmp_path, capsys, monkeypatch):
+    from vaelab.mnist import MnistNotFoundError
+
+    def offline(*args, **kwargs):
+        raise MnistNotFoundError("MNIST file train-images-idx3-ubyte.gz is not available")
+
+    monkeypatch.setattr(rp, "load_mnist", offline)
+    code = rp.main(["--stages", "1", "--run-dir", str(tmp_path / "run")])
+    err = capsys.readouterr().err
+    assert code == 2 and "is not available" in err and "Traceback" not in err
+    assert not (tmp_path / "run" / rp.CHECKPOINT_NAME).exists()
