@@ -40,6 +40,7 @@ from vaelab.tooling.student import (
     find_exercises,
     make_student,
     marker_problems,
+    without_run_state,
 )
 
 POINTS = 1  # per check cell
@@ -150,14 +151,7 @@ def metadata_problems(nb: NotebookNode, name: str = "notebook") -> list[str]:
 def for_students(nb: NotebookNode) -> NotebookNode:
     """A copy with nothing but sources and cell metadata: no outputs, counts, timings or
     widget state. The solutions stay (the graders' own tools remove them)."""
-    out = copy.deepcopy(nb)
-    for cell in out.cells:
-        cell.metadata.pop("execution", None)
-        if cell.cell_type == "code":
-            cell.outputs = []
-            cell.execution_count = None
-    out.metadata.pop("widgets", None)
-    return out
+    return without_run_state(nb)
 
 
 def for_otter(nb: NotebookNode, name: str = "notebook") -> NotebookNode:

@@ -247,7 +247,12 @@ def make_student(nb: NotebookNode, name: str = "notebook") -> NotebookNode:
     Cell ids, tags and other cell metadata are kept (nbval and nbgrader read them);
     execution timing and the notebook's widget state (outputs of a run) are dropped.
     """
-    out = blank_exercises(nb, None, name)
+    return without_run_state(blank_exercises(nb, None, name))
+
+
+def without_run_state(nb: NotebookNode) -> NotebookNode:
+    """A copy with no outputs, execution counts, timings or widget state (what a run left)."""
+    out = copy.deepcopy(nb)
     for cell in out.cells:
         cell.metadata.pop("execution", None)
         if cell.cell_type == "code":
