@@ -35,7 +35,7 @@ from vaelab.checkpoints import (
 )
 from vaelab.devices import choose_device
 from vaelab.progress import progress_bar
-from vaelab.vae import VAE, check_vae_interface, model_loss
+from vaelab.vae import VAE, check_loss_weights, check_vae_interface, model_loss
 from vaelab.validation import require_positive, require_positive_int
 
 # Notebook 04's default model and how it trains: one copy, read by the notebook (through
@@ -150,7 +150,8 @@ def train(
     with flush_denormals():
         for epoch in bar:
             start, beta = time.perf_counter(), _kl_weight_at(kl_weight, epoch)
-            bsz, starts = _value_at(batch_size, epoch), batches[epoch - 1]
+            starts = batches[epoch - 1]
+            bsz = starts.step
             order = torch.randperm(n, generator=shuffle).to(device)  # a seeded permutation
             sums = []  # (recon, kl) summed over each batch's images
             for first in starts:
@@ -213,9 +214,7 @@ def _value_at(schedule: Any, epoch: int) -> Any:
 
 def _kl_weight_at(kl_weight: FloatOrSchedule, epoch: int) -> float:
     beta = _value_at(kl_weight, epoch)
-    if isinstance(beta, bool) or not isinstance(beta, int | float) or not 0 <= beta < math.inf:
-        raise ValueError(f"kl_weight must be a finite number >= 0 (or a schedule giving one), "
-                         f"got {beta!r} at epoch {epoch}")
+    check_loss_weights(beta, 0.0, 1.0)  # a schedule's value too
     return float(beta)
 
 
@@ -236,12 +235,7 @@ def _check_training_args(model, images, epochs, lr, lr_schedule, lr_final, kl_we
             0 <= lr_final <= lr):
         raise ValueError(f"lr_final (the cosine schedule's last learning rate) must be a number "
                          f"from 0 to lr = {lr:g}, got {lr_final!r}")
-    if not callable(kl_weight):
-        _kl_weight_at(kl_weight, 1)
-    for value, name in ((free_bits, "free_bits"), (recon_weight, "recon_weight")):
-        if isinstance(value, bool) or not isinstance(value, int | float) or not (
-                0 <= value < math.inf):
-            raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
+    check_loss_weights(1.0 if callable(kl_weight) else kl_weight, free_bits, recon_weight)
     if optimizer is not None and not isinstance(optimizer, torch.optim.Optimizer):
         raise TypeError(f"optimizer must be a torch.optim.Optimizer or None, got {optimizer!r}")
     if backend not in BACKENDS:

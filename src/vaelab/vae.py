@@ -24,7 +24,8 @@ from vaelab.distributions import reparameterize
 from vaelab.kl import gaussian_kl_standard_normal
 from vaelab.validation import require_positive_int
 
-__all__ = ["VAE", "LossTerms", "vae_loss", "model_loss", "reparameterize", "check_vae_interface"]
+__all__ = ["VAE", "LossTerms", "vae_loss", "model_loss", "reparameterize", "check_vae_interface",
+           "check_loss_weights"]
 
 ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh}
 
@@ -203,7 +204,7 @@ def check_vae_interface(model: object) -> nn.Module:
     return model
 
 
-def _check_weights(kl_weight: float, free_bits: float, recon_weight: float) -> None:
+def check_loss_weights(kl_weight: float, free_bits: float, recon_weight: float) -> None:
     """Loss weights: finite numbers >= 0 (a negative weight rewards the term it should cost)."""
     for value, name, what in ((kl_weight, "kl_weight", "the KL term's weight"),
                               (free_bits, "free_bits", "nats per latent dimension"),
@@ -217,7 +218,7 @@ def _check_loss_inputs(params: torch.Tensor, x: torch.Tensor, mu: torch.Tensor,
                        logvar: torch.Tensor, kl_weight: float, free_bits: float,
                        recon_weight: float, likelihood: Likelihood) -> None:
     check_likelihood(likelihood)
-    _check_weights(kl_weight, free_bits, recon_weight)
+    check_loss_weights(kl_weight, free_bits, recon_weight)
     _check_batch(params, -1, "the decoder output")
     _check_batch(x, -1, "x")
     if params.shape != (x.shape[0], likelihood.params_per_dim * x.shape[1]):
