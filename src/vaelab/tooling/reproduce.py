@@ -15,7 +15,7 @@ MNIST. This module runs that protocol with the series' own model and loss:
   in all), one Adam optimizer carried through all stages;
 - evaluation: the test set binarized once with a fixed seed
   (``vaelab.mnist.binarized_test_set``), NLL = -mean ln p(x) by importance sampling with
-  k = 5000 (``vaelab.training.iw_log_likelihood``), and the test negative ELBO.
+  k = 5000 (``vaelab.evaluation.iw_log_likelihood``), and the test negative ELBO.
   ``--test-subset N`` estimates the NLL on N test images drawn with a fixed seed (for CPU
   runs: k = 5000 costs about 1 s per image on one core); the results then carry the
   standard error over images and the negative ELBO of both the subset and the whole set.
