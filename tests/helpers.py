@@ -1,9 +1,9 @@
-"""Small synthetic data and models shared by the training, evaluation and accelerator tests."""
+"""Small synthetic data, models and helpers shared by the tests."""
 
 import torch
 from torch import nn
 
-from vaelab.decoder_likelihoods import Bernoulli
+from vaelab.tooling.bench import StudentConvVAE
 from vaelab.vae import VAE
 
 D = 16
@@ -30,24 +30,18 @@ def small_model(seed: int = 0, **kwargs) -> VAE:
     return VAE(**{"latent_dim": 2, "hidden": (12,), "input_dim": D, **kwargs})
 
 
-class ConvVAE(nn.Module):
-    """A small convolutional VAE written the way a student would: not a vaelab.vae.VAE.
+def ConvVAE(latent_dim: int = 2) -> nn.Module:  # noqa: N802 - reads as the class it builds
+    """The bench's student-style convolutional VAE on this file's 4 x 4 images (D = 16)."""
+    return StudentConvVAE(latent_dim=latent_dim, side=4)
 
-    Images of 4 x 4 pixels (D = 16) flattened; encode, decode and a likelihood are all it has.
-    """
 
-    def __init__(self, latent_dim: int = 2) -> None:
-        super().__init__()
-        self.likelihood = Bernoulli()
-        self.conv = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.Flatten(),
-                                  nn.Linear(4 * 16, 2 * latent_dim))
-        self.deconv = nn.Sequential(nn.Linear(latent_dim, 4 * 16), nn.ReLU(),
-                                    nn.Unflatten(1, (4, 4, 4)), nn.Conv2d(4, 1, 3, padding=1),
-                                    nn.Flatten())
-
-    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        mu, logvar = self.conv(x.view(-1, 1, 4, 4)).chunk(2, dim=1)
-        return mu, logvar
-
-    def decode(self, z: torch.Tensor) -> torch.Tensor:
-        return self.deconv(z)
+def calls_into(names: set[str], module: str) -> bool:
+    """Whether any of ``names`` is in ``module`` or below (``vaelab.exercises`` matches
+    ``vaelab.exercises.mle.check_gaussian_mle``)."""
+    # A str would be read letter by letter and match a one-letter module: refuse it.
+    if isinstance(names, str) or not all(isinstance(n, str) for n in names):
+        raise TypeError(f"names must be a set of qualified names (str), as called_names gives, "
+                        f"got {names!r}")
+    if not isinstance(module, str) or not module:
+        raise TypeError(f"module must be a dotted module name (str), got {module!r}")
+    return any(n == module or n.startswith(module + ".") for n in names)

@@ -77,7 +77,7 @@ def test_an_interrupted_write_leaves_no_temporary(tmp_path, monkeypatch):
 
 def test_a_file_where_the_folder_belongs_is_a_clear_error(tmp_path):
     (tmp_path / "f").write_text("x")
-    with pytest.raises(CheckpointError, match="cannot write checkpoints to"):
+    with pytest.raises(CheckpointError, match="cannot save the checkpoint"):
         save_checkpoint(tmp_path / "f" / "a.pt", CONFIG, PAYLOAD)
 
 
@@ -87,15 +87,15 @@ def test_a_read_only_folder_is_refused_for_an_ordinary_user(tmp_path):
     folder.mkdir()
     os.chmod(tmp_path, 0o755)
     os.chmod(folder, 0o555)
-    code = ("from vaelab.checkpoints import check_writable\n"
-            f"check_writable({str(folder)!r})\n")
+    code = ("from vaelab.checkpoints import save_checkpoint\n"
+            f"save_checkpoint({str(folder / 'a.pt')!r}, {{}}, {{}})\n")
     # Root ignores permissions: run as nobody, without root's capabilities.
     run = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
                           sys.executable, "-c", code], capture_output=True, text=True,
                          env={**os.environ, "HOME": str(tmp_path)})
     if "No module named" in run.stderr:
         pytest.skip("the package is not readable by the unprivileged user here")
-    assert run.returncode != 0 and "cannot write checkpoints to" in run.stderr
+    assert run.returncode != 0 and "cannot save the checkpoint" in run.stderr
 
 
 def test_keys_and_fingerprints():

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from vaelab.collapse import kl_warmup, latent_usage, reconstruction_spread
+from vaelab.collapse import latent_usage, reconstruction_spread
 from vaelab.kl import gaussian_kl_standard_normal
 from vaelab.vae import VAE
 
@@ -48,21 +48,12 @@ def test_a_collapsed_model_has_zero_reconstruction_spread():
     assert latent_usage(model, x).n_active == 0
 
 
-def test_warmup_rises_linearly_to_the_final_weight():
-    w = kl_warmup(4, final_weight=30.0)
-    assert [w(e) for e in range(1, 8)] == [0.0, 7.5, 15.0, 22.5, 30.0, 30.0, 30.0]
-    assert kl_warmup(1)(1) == 0.0 and kl_warmup(1)(2) == 1.0
-
-
 @pytest.mark.parametrize("call, match", [
     (lambda m: latent_usage(m, torch.rand(1, 6)), "N >= 2"),
     (lambda m: latent_usage(m, torch.rand(5, 7)), r"\(N, 6\)"),
     (lambda m: latent_usage(m, torch.ones(5, 6, dtype=torch.uint8)), "float tensor"),
     (lambda m: latent_usage(m, torch.rand(5, 6), threshold=0), "threshold"),
     (lambda m: reconstruction_spread(m, torch.rand(5)), r"\(N, 6\)"),
-    (lambda m: kl_warmup(0), "warmup_epochs"),
-    (lambda m: kl_warmup(3, final_weight=-1), "final_weight"),
-    (lambda m: kl_warmup(3)(0), "epoch"),
 ])
 def test_bad_input_is_refused(call, match):
     with pytest.raises(ValueError, match=match):

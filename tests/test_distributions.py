@@ -67,14 +67,14 @@ def test_bad_input():
     [
         (lambda: Gaussian([], np.zeros((0, 0))), ValueError, "mean is empty"),
         (lambda: Gaussian.diagonal([], []), ValueError, "mean is empty"),
-        (lambda: Gaussian.diagonal(True, 1.0), TypeError, "mean must be numeric"),
-        (lambda: Gaussian.diagonal(None, 1.0), TypeError, "mean must be numeric"),
+        (lambda: Gaussian.diagonal(True, 1.0), TypeError, "mean must be real numbers"),
+        (lambda: Gaussian.diagonal(None, 1.0), TypeError, "mean must be real numbers"),
         (lambda: Gaussian.diagonal(0.0, 1e-200), ValueError, "std = 1e-200 has a variance"),
         (lambda: Gaussian.diagonal(0.0, 1e200), ValueError, "std = 1e.200 has a variance"),
-        (lambda: Categorical([True]), TypeError, "probs must be numeric"),
+        (lambda: Categorical([True]), TypeError, "probs must be real numbers"),
         (lambda: Categorical([0.5, 0.5]).expect(np.array([np.nan, 0.0])), ValueError,
          "values contain NaN"),
-        (lambda: Categorical([0.5, 0.5]).expect(["a", "b"]), TypeError, "values must be numbers"),
+        (lambda: Categorical([0.5, 0.5]).expect(["a", "b"]), TypeError, "values must be real"),
     ],
 )
 def test_degenerate_or_wrongly_typed_input_is_refused(call, error, message):

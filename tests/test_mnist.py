@@ -34,7 +34,6 @@ from vaelab.mnist import (
     MnistCorruptFileError,
     MnistError,
     MnistNotFoundError,
-    binarize,
     binarized_test_set,
     load_mnist,
     parse_idx,
@@ -736,46 +735,6 @@ def test_to_unit_float_range_and_dtype():
         to_unit_float(y)
     with pytest.raises(ValueError, match="uint8"):
         to_unit_float(np.zeros((1, 784), np.uint8))
-
-
-def test_binarize_is_bernoulli_and_fresh_per_call():
-    probs = torch.full((200, 784), 0.3)
-    a, b = binarize(probs), binarize(probs)
-    assert a.dtype == torch.float32 and a.shape == probs.shape
-    assert set(a.unique().tolist()) <= {0.0, 1.0}
-    assert not torch.equal(a, b)  # dynamic: a fresh draw each call
-    assert abs(a.mean().item() - 0.3) < 0.01
-    edges = binarize(torch.tensor([[0.0, 1.0, 0.0, 1.0]], dtype=torch.float64))
-    assert edges.dtype == torch.float32 and edges.tolist() == [[0.0, 1.0, 0.0, 1.0]]
-
-
-def test_binarize_generator_repeats_draws():
-    probs = torch.rand(8, 784, generator=torch.Generator().manual_seed(1))
-    a = binarize(probs, generator=torch.Generator().manual_seed(5))
-    b = binarize(probs, generator=torch.Generator().manual_seed(5))
-    c = binarize(probs, generator=torch.Generator().manual_seed(6))
-    assert torch.equal(a, b) and not torch.equal(a, c)
-
-
-@pytest.mark.parametrize(
-    ("probs", "match"),
-    [
-        (torch.zeros(2, 784, dtype=torch.uint8), "to_unit_float"),
-        (torch.zeros(784), r"shape \(B, D\)"),
-        (torch.full((1, 4), 1.5), "in \\[0, 1\\]"),
-        (torch.full((1, 4), -0.1), "in \\[0, 1\\]"),
-        (torch.tensor([[0.5, float("nan")]]), "in \\[0, 1\\]"),
-        (np.zeros((1, 4)), "torch tensor"),
-    ],
-)
-def test_binarize_rejects_bad_input(probs, match):
-    with pytest.raises(ValueError, match=match):
-        binarize(probs)
-
-
-def test_binarize_rejects_bad_generator():
-    with pytest.raises(ValueError, match="torch.Generator"):
-        binarize(torch.zeros(1, 4), generator=0)
 
 
 def test_binarized_test_set_is_fixed_by_seed(tmp_path):

@@ -12,8 +12,9 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from helpers import calls_into
 
-from vaelab.tooling.nbcode import called_names, calls_into
+from vaelab.tooling.nbcode import called_names
 from vaelab.tooling.student import find_exercises
 
 ROOT = Path(__file__).resolve().parents[1]

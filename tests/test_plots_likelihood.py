@@ -11,7 +11,7 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 from scipy import stats  # noqa: E402
 
-from vaelab import likelihoods as lk  # noqa: E402
+from vaelab import mle as lk  # noqa: E402
 from vaelab.plots import likelihood as pl  # noqa: E402
 from vaelab.small_data import CAR_COUNTS, NEWBORN_WEIGHTS_G  # noqa: E402
 

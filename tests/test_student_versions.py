@@ -28,10 +28,11 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from helpers import calls_into
 from nbclient.exceptions import CellExecutionError
 
 from vaelab.tooling.execute import execute_notebook, make_client
-from vaelab.tooling.nbcode import called_names, calls_into
+from vaelab.tooling.nbcode import called_names
 from vaelab.tooling.student import blank_exercises, find_exercises, make_student
 
 ROOT = Path(__file__).resolve().parents[1]

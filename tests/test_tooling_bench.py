@@ -11,8 +11,7 @@ KEYS = {
     "test_nll", "test_neg_elbo", "train_seconds", "epoch_seconds", "reference_epoch_seconds",
     "speedup_vs_reference", "gemm_gflops", "train_gflops", "gemm_fraction", "machine", "targets",
     "reference_lean_epoch_seconds", "speedup_vs_lean_reference", "rounds_measured",
-    "gemm_gflops_torch", "gemm_products_us", "epoch_seconds_autograd",
-    "speedup_autograd_vs_reference", "conv_epoch_seconds", "conv_backend", "train_backend",
+    "gemm_products_us", "conv_epoch_seconds", "source_lines",
 }
 
 
@@ -24,18 +23,12 @@ def test_flops_per_image_from_the_shapes():
     assert 1.9e11 < 60000 * bench.gemm_flops_per_image() < 2.0e11
 
 
-def test_gemm_rates_time_every_product_through_every_kernel():
+def test_gemm_rates_time_every_product_of_the_step():
     rates = bench.gemm_rates(seconds=0.05)
-    kernels = bench.gemm_kernels(torch.device("cpu"))
-    assert kernels[0] == "torch" and set(rates["products_us"]) == set(kernels)
-    for times in rates["products_us"].values():
-        assert len(times) == 11 and all(t > 0 for t in times.values())  # 4 + 4 + 3 products
-    # the ceiling takes each product at its faster kernel: at least as fast as any kernel
-    assert all(rates["best"] >= rates[k] * (1 - 1e-12) > 0.1 for k in kernels)
+    times = rates["products_us"]
+    assert len(times) == 11 and all(t > 0 for t in times.values())  # 4 + 4 + 3 products
     flops = 128 * bench.gemm_flops_per_image()
-    fastest = sum(min(rates["products_us"][k][name] for k in kernels)
-                  for name in rates["products_us"]["torch"])
-    assert rates["best"] == pytest.approx(flops / fastest / 1e3)
+    assert rates["gflops"] == pytest.approx(flops / sum(times.values()) / 1e3)
 
 
 def test_torchvision_style_items_are_totensor_images_of_the_pixels():
@@ -69,14 +62,10 @@ def test_quick_run_writes_json_with_all_keys(tmp_path, capsys):
     assert set(result["targets"]) == set(bench.TARGETS)
     for row in result["targets"].values():
         assert isinstance(row["pass"], bool)
-    assert set(result["machine"]) >= {"cpu", "threads", "torch", "device", "training_matmul"}
+    assert set(result["machine"]) >= {"cpu", "threads", "torch", "device"}
     assert result["epoch_seconds"] > 0 and result["speedup_vs_reference"] > 0
-    assert result["epoch_seconds_autograd"] > 0 and result["conv_epoch_seconds"] > 0
-    assert result["conv_backend"] == "autograd"  # a student's model takes the plain step
-    assert result["train_backend"] in ("fastcpu", "autograd")
-    if "onednn" in bench.gemm_kernels(torch.device("cpu")):  # the epoch with torch.mm only
-        assert result["epoch_seconds_torch_matmul"] > 0
-        assert result["machine"]["training_matmul"] == "onednn"
+    assert result["conv_epoch_seconds"] > 0
+    assert result["source_lines"] == bench.source_lines() > 1000
     # every round is kept, and each reported timing is the best of its rounds
     rounds = result["rounds_measured"]
     assert all(len(v) == 2 for v in rounds.values())
@@ -89,24 +78,8 @@ def test_quick_run_writes_json_with_all_keys(tmp_path, capsys):
     assert "QUICK RUN" in printed
 
 
-def test_the_torch_mm_epoch_turns_onednn_off_for_the_epoch_only(monkeypatch):
-    seen = []
-
-    def fake_train(*args, **kwargs):
-        seen.append(torch.backends.mkldnn.enabled)
-        return [{"seconds": 1.5}]
-
-    monkeypatch.setattr(bench, "train", fake_train)
-    before = torch.backends.mkldnn.enabled
-    assert bench.our_epoch(None, None, torch.device("cpu"), seed=0, onednn=False) == 1.5
-    assert bench.our_epoch(None, None, torch.device("cpu"), seed=0) == 1.5
-    assert seen == [False, before] and torch.backends.mkldnn.enabled == before
-
-
-def test_the_student_style_conv_vae_has_the_interface_and_trains_by_autograd():
-    from vaelab import fastcpu
-
-    model = bench.StudentConvVAE()
-    mu, logvar = model.encode(torch.zeros(3, 784))
-    assert mu.shape == logvar.shape == (3, 20) and model.decode(mu).shape == (3, 784)
-    assert "StudentConvVAE" in fastcpu.unsupported(model)
+@pytest.mark.parametrize("side", [28, 4])
+def test_the_student_style_conv_vae_has_the_interface(side):
+    model = bench.StudentConvVAE(latent_dim=3, side=side)
+    mu, logvar = model.encode(torch.zeros(2, side * side))
+    assert mu.shape == logvar.shape == (2, 3) and model.decode(mu).shape == (2, side * side)

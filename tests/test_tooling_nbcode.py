@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from helpers import calls_into
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-from vaelab.tooling.nbcode import called_names, calls_into, parse_cell
+from vaelab.tooling.nbcode import called_names, parse_cell
 
 
 def test_calls_are_resolved_through_imports_in_cell_order():

@@ -64,7 +64,7 @@ def test_standardization_gives_zero_mean_unit_variance_and_inverts(x):
     (lambda: fit_standardization(np.ones((5, 2))), "constant"),
     (lambda: fit_standardization(np.ones(5)), r"shape \(n, D\)"),
     (lambda: as_points([[1.0, np.nan]]), "non-finite"),
-    (lambda: as_points("abc"), "array of numbers"),
+    (lambda: as_points("abc"), "real numbers"),
     (lambda: fit_standardization(np.random.default_rng(0).normal(size=(5, 2))).apply(
         np.zeros((3, 3))), "2 columns"),
 ])
@@ -78,10 +78,10 @@ def test_bad_input_is_refused_with_a_clear_message(call, match):
 @pytest.mark.parametrize(
     ("call", "error", "message"),
     [
-        (lambda: as_points([[True, False]]), TypeError, "must be an array of numbers"),
-        (lambda: as_points([["1", "2"]]), TypeError, "must be an array of numbers"),
+        (lambda: as_points([[True, False]]), TypeError, "must be real numbers"),
+        (lambda: as_points([["1", "2"]]), TypeError, "must be real numbers"),
         (lambda: sample_clusters(3, np.random.default_rng(0), centers=[[0.0, 0.0]],
-                                 scales=[True]), TypeError, "scales must be numbers"),
+                                 scales=[True]), TypeError, "scales must be real numbers"),
         (lambda: fit_standardization([[1e308], [-1e308]]), ValueError, "overflows float64"),
     ],
 )

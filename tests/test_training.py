@@ -8,10 +8,18 @@ from helpers import ConvVAE, D, binary, small_model, synthetic_images
 from torch import nn
 
 from vaelab import evaluation, training
-from vaelab.decoder_likelihoods import Bernoulli
-from vaelab.gaussian_vae import GaussianVAE
-from vaelab.training import NonFiniteLossError, train, train_or_load
+from vaelab.binarization import binarize
+from vaelab.decoder_likelihoods import Bernoulli, FixedVarianceGaussian, LearnedVarianceGaussian
+from vaelab.schedules import cosine
+from vaelab.training import NOTEBOOK_TRAINING, NonFiniteLossError, train, train_or_load
 from vaelab.vae import VAE, model_loss
+
+
+def gaussian_vae(**likelihood_args) -> VAE:
+    """A 2-D real-valued VAE with a Gaussian likelihood (notebook 05's kind)."""
+    likelihood = (FixedVarianceGaussian(**likelihood_args) if likelihood_args
+                  else LearnedVarianceGaussian())
+    return VAE(latent_dim=2, hidden=(16,), input_dim=2, activation="tanh", likelihood=likelihood)
 
 
 def test_training_lowers_the_loss_and_records_each_epoch():
@@ -19,42 +27,45 @@ def test_training_lowers_the_loss_and_records_each_epoch():
     history = train(model, synthetic_images(), epochs=6, batch_size=32, lr=1e-2, progress=False)
     assert [h["epoch"] for h in history] == list(range(1, 7))
     for h in history:
-        assert set(h) >= {"epoch", "loss", "recon", "kl", "seconds", "lr", "batch_size",
-                          "kl_weight", "backend"}
+        assert set(h) == {"epoch", "loss", "recon", "kl", "seconds", "lr", "batch_size",
+                          "kl_weight"}
         assert math.isclose(h["loss"], h["recon"] + h["kl"], rel_tol=1e-5)
     assert history[-1]["loss"] < history[0]["loss"] - 1.0
-    assert not model.training  # left in evaluation mode
 
 
-@pytest.mark.parametrize("backend", ["autograd", "auto"])
-def test_training_is_deterministic_for_a_seed(backend):
+@pytest.mark.parametrize("mode", ["train", "eval"])
+def test_the_model_comes_back_in_the_mode_it_came_in(mode):
+    model = getattr(small_model(), mode)()
+    train(model, synthetic_images(64), epochs=1, progress=False)
+    assert model.training == (mode == "train")
+
+
+def test_training_is_deterministic_for_a_seed_and_leaves_the_global_rng_alone():
     runs = []
     for _ in range(2):
         model = small_model()
-        hist = train(model, synthetic_images(), epochs=2, batch_size=50, seed=7, progress=False,
-                     backend=backend)
-        runs.append((hist[-1]["loss"], [p.detach().clone() for p in model.parameters()]))
+        torch.manual_seed(123)
+        hist = train(model, synthetic_images(), epochs=2, batch_size=50, seed=7, progress=False)
+        after = torch.rand(3)  # what the caller draws next
+        runs.append((hist[-1]["loss"], [p.detach().clone() for p in model.parameters()], after))
     assert runs[0][0] == runs[1][0]
     assert all(torch.equal(a, b) for a, b in zip(runs[0][1], runs[1][1], strict=True))
+    torch.manual_seed(123)
+    assert torch.equal(torch.rand(3), runs[0][2])  # training did not move torch's generator
     other = small_model()
-    hist = train(other, synthetic_images(), epochs=2, batch_size=50, seed=8, progress=False,
-                 backend=backend)
+    hist = train(other, synthetic_images(), epochs=2, batch_size=50, seed=8, progress=False)
     assert hist[-1]["loss"] != runs[0][0]
 
 
 def recording(monkeypatch, seen):
-    """Make train's steps record their batches (and still train)."""
-    real = training.choose_step
+    """Make train's loss record its batches (and still train)."""
+    real = training.model_loss
 
-    def choose(*args):
-        step, name, optimizer = real(*args)
+    def record(model, x, *args):
+        seen.append(x.clone())
+        return real(model, x, *args)
 
-        def record(x, **kwargs):
-            seen.append(x.clone())
-            return step(x, **kwargs)
-        return record, name, optimizer
-
-    monkeypatch.setattr(training, "choose_step", choose)
+    monkeypatch.setattr(training, "model_loss", record)
 
 
 @pytest.mark.parametrize("drop_last, sizes", [(False, [8] * 37 + [4]), (True, [8] * 37)])
@@ -77,7 +88,7 @@ def test_real_valued_data_is_not_binarized(monkeypatch):
     seen = []
     recording(monkeypatch, seen)
     data = torch.randn(40, 2)
-    train(GaussianVAE(), data, epochs=1, batch_size=40, progress=False)
+    train(gaussian_vae(), data, epochs=1, batch_size=40, progress=False)
     torch.testing.assert_close(torch.sort(seen[0], dim=0).values, torch.sort(data, dim=0).values)
 
 
@@ -92,7 +103,9 @@ def test_schedules_kl_weight_batch_size_and_cosine_lr():
     assert [h["batch_size"] for h in history] == [16, 32, 48]
     assert [h["kl_weight"] for h in history] == [0.5, 1.0, 1.5]
     assert seen == [(1, False), (2, False), (3, False)]
-    assert history[0]["lr"] < 1e-2 and history[-1]["lr"] == pytest.approx(0.0, abs=1e-12)
+    steps = 256 // 16 + 256 // 32 + -(-256 // 48)  # 16 + 8 + 6 optimizer steps
+    assert history[-1]["lr"] == pytest.approx(cosine(1e-2, 0.0, steps)(steps - 1))
+    assert 0 < history[-1]["lr"] < history[0]["lr"] < 1e-2
 
 
 def test_float_probabilities_are_accepted_and_output_bias_initialised():
@@ -139,7 +152,7 @@ def test_non_finite_loss_stops_with_epoch_and_remedy():
         (synthetic_images(10), {"free_bits": float("inf")}, "free_bits"),
         (synthetic_images(10), {"recon_weight": -1.0}, "recon_weight"),
         (synthetic_images(10), {"recon_weight": "1"}, "recon_weight"),
-        (synthetic_images(10), {"backend": "gpu"}, "backend"),
+        (synthetic_images(10), {"seed": -1}, "seed"),
         (synthetic_images(10), {"device": "cpux"}, "device"),
         (synthetic_images(10), {"batch_size": 20, "drop_last": True}, "no batch"),
     ],
@@ -167,7 +180,6 @@ def test_something_that_is_not_a_vae_is_refused_with_what_it_lacks():
 def test_a_float64_model_trains_in_float64():
     model = small_model().double()
     history = train(model, synthetic_images(), epochs=2, batch_size=32, lr=1e-2, progress=False)
-    assert history[-1]["backend"] == "autograd"  # the accelerator is float32-only
     assert all(p.dtype == torch.float64 for p in model.parameters())
     assert history[-1]["loss"] < history[0]["loss"]
 
@@ -194,26 +206,86 @@ def test_denormals_are_flushed_to_zero_only_while_training_runs():
     assert seen == [0.0] and (tiny / 4).item() > 0.0
 
 
-# ---------------------------------------------------------------- which step trains
+# ---------------------------------------------------------------- the model as written
 
-def test_auto_takes_the_accelerator_only_for_the_model_it_knows():
-    images = synthetic_images(64)
-    assert train(small_model(), images, epochs=1, progress=False)[0]["backend"] == "fastcpu"
-    plain = train(small_model(), images, epochs=1, progress=False, backend="autograd")
-    assert plain[0]["backend"] == "autograd"
-    own = small_model()
-    opt = torch.optim.Adam(own.parameters(), lr=1e-3)
-    assert train(own, images, epochs=1, progress=False, optimizer=opt)[0]["backend"] == "autograd"
-    assert train(ConvVAE(), images, epochs=1, progress=False)[0]["backend"] == "autograd"
+def hand_written_training(model, images, epochs, batch_size, lr, seed):
+    """The loop a student would write, drawing the same batches and noise as train()."""
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        shuffle = torch.Generator().manual_seed(seed)
+        pixel_noise = torch.Generator().manual_seed(seed + 1)
+        model.train()
+        for _ in range(epochs):
+            order = torch.randperm(images.shape[0], generator=shuffle)
+            for first in range(0, images.shape[0], batch_size):
+                x = binarize(images[order[first : first + batch_size]], pixel_noise)
+                loss = model_loss(model, x).loss
+                optimizer.zero_grad()
+                loss.backward()
+                optimizer.step()
 
 
-def test_fast_on_a_model_it_does_not_know_names_the_reason():
-    with pytest.raises(ValueError, match="cannot train this model: .*ConvVAE"):
-        train(ConvVAE(), synthetic_images(16), epochs=1, progress=False, backend="fast")
+def with_extra_layers(model: VAE, kind: str) -> VAE:
+    """``model`` with a layer put into its default MLPs after each hidden Linear layer's ReLU
+    (a LeakyReLU takes the ReLU's place: after a ReLU it would change nothing)."""
+    make = {"dropout": lambda: nn.Dropout(0.5), "tanh": nn.Tanh,
+            "leaky_relu": lambda: nn.LeakyReLU(0.2)}[kind]
+    for name in ("encoder", "decoder"):
+        layers = []
+        for layer in getattr(model, name):
+            if not (kind == "leaky_relu" and isinstance(layer, nn.ReLU)):
+                layers.append(layer)
+            if isinstance(layer, nn.ReLU):
+                layers.append(make())
+        setattr(model, name, nn.Sequential(*layers))
+    return model
+
+
+@pytest.mark.parametrize("kind", ["dropout", "tanh", "leaky_relu"])
+def test_a_model_with_layers_inserted_trains_exactly_as_a_hand_written_loop(kind):
+    images = synthetic_images(200)
+    ours, theirs = with_extra_layers(small_model(), kind), with_extra_layers(small_model(), kind)
+    train(ours, images, epochs=2, batch_size=32, lr=1e-2, seed=4, progress=False)
+    hand_written_training(theirs, images, epochs=2, batch_size=32, lr=1e-2, seed=4)
+    for p, q in zip(ours.parameters(), theirs.parameters(), strict=True):
+        torch.testing.assert_close(p, q, rtol=1e-5, atol=1e-6)
+    untouched = small_model()
+    train(untouched, images, epochs=2, batch_size=32, lr=1e-2, seed=4, progress=False)
+    assert not torch.allclose(untouched.encoder[0].weight, ours.encoder[0].weight)
+
+
+def test_dropout_and_batch_norm_train_in_train_mode_and_are_shown_in_eval_mode():
     model = small_model()
-    with pytest.raises(ValueError, match="optimizer was passed"):
-        train(model, synthetic_images(16), epochs=1, progress=False, backend="fast",
-              optimizer=torch.optim.SGD(model.parameters(), lr=0.1))
+    model.encoder = nn.Sequential(model.encoder[0], nn.BatchNorm1d(12), nn.ReLU(),
+                                  nn.Dropout(0.5), model.encoder[2])
+    seen_modes = []
+    real_encode = model.encode
+
+    def encode(x):
+        seen_modes.append(model.encoder[1].training)
+        return real_encode(x)
+
+    model.encode = encode
+    model.eval()
+    history = train(model, synthetic_images(256), epochs=2, batch_size=32, lr=1e-2,
+                    progress=False, on_epoch=lambda m, rec: rec.update(
+                        shown=(m.encoder[1].training, m.encoder[3].training)))
+    assert all(seen_modes)  # every training batch saw batch norm in training mode
+    assert [h["shown"] for h in history] == [(False, False)] * 2
+    assert not model.training and not model.encoder[1].training  # back as it came: eval
+    assert model.encoder[1].num_batches_tracked > 0  # batch norm's statistics were updated
+
+
+def test_the_notebook_recipe_on_a_model_without_init_output_bias_is_refused_up_front():
+    model = ConvVAE()
+    before = [p.clone() for p in model.parameters()]
+    with pytest.raises(ValueError, match=r"^init_output_bias=True needs a model with an "
+                                         r"init_output_bias\(mean_image\) method.*StudentConvVAE"):
+        train(model, synthetic_images(64), progress=False, **NOTEBOOK_TRAINING)
+    assert all(torch.equal(a, b) for a, b in zip(before, model.parameters(), strict=True))
+    recipe = {**NOTEBOOK_TRAINING, "init_output_bias": False, "epochs": 1}
+    assert len(train(model, synthetic_images(64), progress=False, **recipe)) == 1
 
 
 class WiderDecoderVAE(VAE):
@@ -232,7 +304,6 @@ def test_a_subclass_that_overrides_decode_trains_all_its_layers_with_the_right_g
     model = WiderDecoderVAE()
     extra_before = model.extra.weight.clone()
     history = train(model, synthetic_images(), epochs=3, batch_size=32, lr=1e-2, progress=False)
-    assert {h["backend"] for h in history} == {"autograd"}
     assert not torch.equal(model.extra.weight, extra_before)  # the extra layer trained
     assert history[-1]["loss"] < history[0]["loss"]
 
@@ -241,9 +312,8 @@ def test_a_gaussian_vae_with_fixed_variance_trains_on_its_own_gaussian_loss():
     gen = torch.Generator().manual_seed(0)
     data = torch.randn(512, 2, generator=gen) * torch.tensor([2.0, 0.5])
     torch.manual_seed(0)
-    model = GaussianVAE(learned_variance=False, fixed_logvar=0.0)
+    model = gaussian_vae(logvar=0.0)
     history = train(model, data, epochs=20, batch_size=64, lr=1e-2, progress=False)
-    assert {h["backend"] for h in history} == {"autograd"}
     # The recorded loss is the Gaussian negative ELBO (>= ln(2 pi) per point with unit
     # variance: never a Bernoulli loss), and training lowered it.
     assert history[-1]["recon"] > math.log(2 * math.pi) - 1e-6
@@ -263,25 +333,7 @@ def test_a_students_conv_vae_trains_is_evaluated_and_importance_sampled():
     assert curve[100] > curve[1]
     log_px = evaluation.iw_log_likelihood(model, x, k=50)
     assert log_px.shape == (100,) and bool((log_px <= 0).all())
-    assert history[-1]["backend"] == "autograd"
-
-
-def test_the_plain_step_is_model_loss_then_an_optimizer_step():
-    model = small_model()
-    opt = torch.optim.SGD(model.parameters(), lr=0.1)
-    x = binary(8)
-    reference = small_model()
-    torch.manual_seed(3)
-    sums = training.autograd_step(model, opt)(x)
-    torch.manual_seed(3)
-    terms = model_loss(reference, x)
-    terms.loss.backward()
-    with torch.no_grad():
-        for p in reference.parameters():
-            p -= 0.1 * p.grad
-    torch.testing.assert_close(sums, torch.stack((terms.recon.sum(), terms.kl.sum())).detach())
-    for p, q in zip(model.parameters(), reference.parameters(), strict=True):
-        torch.testing.assert_close(p, q)
+    assert history[-1]["loss"] < history[0]["loss"]
 
 
 # ---------------------------------------------------------------- the cached recipe
@@ -332,10 +384,21 @@ def test_an_unwritable_cache_warns_before_training_and_returns_the_model(tmp_pat
     monkeypatch.delenv("VAELAB_TRAIN_FRESH", raising=False)
     blocker = tmp_path / "a_file"
     blocker.write_text("a file where the cache folder should be")
-    with pytest.warns(UserWarning, match="cannot write checkpoints.*a_file.*not be cached"):
+    with pytest.warns(UserWarning, match="cannot cache checkpoints.*a_file.*not be cached"):
         model, history, reused = train_or_load(MODEL_CFG, TRAIN_CFG, synthetic_images(),
                                                cache_dir=blocker / "sub", progress=False)
     assert not reused and len(history) == 1 and isinstance(model, VAE)
+
+
+def test_a_changed_architecture_is_not_served_from_the_cache(tmp_path, monkeypatch):
+    monkeypatch.delenv("VAELAB_TRAIN_FRESH", raising=False)
+    data = synthetic_images()
+    train_or_load(MODEL_CFG, TRAIN_CFG, data, cache_dir=tmp_path, progress=False)
+    # Same configuration and parameter names, another activation (an edited package).
+    monkeypatch.setitem(VAE.__init__.__globals__["ACTIVATIONS"], "relu", nn.Tanh)
+    model, _, reused = train_or_load(MODEL_CFG, TRAIN_CFG, data, cache_dir=tmp_path,
+                                     progress=False)
+    assert not reused and isinstance(model.encoder[1], nn.Tanh)
 
 
 def test_init_model_depends_on_the_seed_only_and_leaves_the_global_rng_alone():

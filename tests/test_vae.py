@@ -2,10 +2,15 @@
 
 import math
 
+import numpy as np
 import pytest
 import torch
 
 from vaelab import kl as kl_module
+from vaelab.decoder_likelihoods import FixedVarianceGaussian, LearnedVarianceGaussian
+from vaelab.evaluation import evaluate, iw_log_likelihood
+from vaelab.latent_space import sample_prior
+from vaelab.training import train
 from vaelab.vae import VAE, LossTerms, reparameterize, vae_loss
 
 
@@ -245,7 +250,7 @@ def test_encoder_and_decoder_modules_and_a_likelihood_can_be_passed():
     enc, dec = nn.Linear(6, 4), nn.Linear(2, 12)
     model = VAE(latent_dim=2, input_dim=6, encoder=enc, decoder=dec,
                 likelihood=LearnedVarianceGaussian())
-    assert model.encoder is enc and model.decoder is dec and not model.default_mlp
+    assert model.encoder is enc and model.decoder is dec
     mu, logvar = model.encode(torch.zeros(3, 6))
     assert mu.shape == logvar.shape == (3, 2) and model.decode(mu).shape == (3, 12)
     assert "LearnedVarianceGaussian" in repr(model)
@@ -268,3 +273,64 @@ def test_the_loss_under_a_gaussian_likelihood_is_its_negative_log_density():
     with pytest.raises(ValueError, match="NaN or infinite"):
         vae_loss(mean, x.masked_fill(x > 0, math.inf), mu, logvar,
                  likelihood=FixedVarianceGaussian(0.0))
+
+
+# ---------------------------------------------------------------- real-valued data (notebook 05)
+
+def gaussian_vae(data_dim=2, latent_dim=2, likelihood=None) -> VAE:
+    """Notebook 05's real-valued VAE: the same VAE, with a Gaussian likelihood."""
+    return VAE(latent_dim, (64, 64), input_dim=data_dim, activation="tanh",
+               likelihood=likelihood or LearnedVarianceGaussian())
+
+
+def test_a_learned_variance_decoder_starts_at_its_initial_log_variance():
+    learned = gaussian_vae(likelihood=LearnedVarianceGaussian(init_logvar=math.log(0.01)))
+    params = learned.decode(torch.randn(4, 2))
+    assert params.shape == (4, 4)
+    torch.testing.assert_close(params[:, 2:], torch.full((4, 2), math.log(0.01)))
+
+
+def test_learned_variance_follows_heteroscedastic_noise():
+    torch.manual_seed(0)
+    model = gaussian_vae(likelihood=LearnedVarianceGaussian(init_logvar=math.log(0.01)))
+    rng = np.random.default_rng(0)
+    data = torch.as_tensor(rng.normal(size=(512, 2)) * np.array([0.1, 1.0]), dtype=torch.float32)
+    train(model, data, epochs=60, batch_size=128, lr=1e-2, progress=False)
+    with torch.no_grad():
+        logvar_x = model.decode(torch.randn(256, 2))[:, 2:]
+    assert logvar_x[:, 1].mean() > logvar_x[:, 0].mean() + 1.0
+
+
+def test_training_raises_the_held_out_likelihood_and_iw_beats_the_elbo():
+    rng = np.random.default_rng(1)
+    train_x = torch.as_tensor(rng.normal(size=(1000, 2)), dtype=torch.float32)
+    test_x = torch.as_tensor(rng.normal(size=(200, 2)), dtype=torch.float32)
+    torch.manual_seed(0)
+    model = gaussian_vae()
+    before = iw_log_likelihood(model, test_x, k=50).mean()
+    history = train(model, train_x, epochs=60, batch_size=200, lr=1e-2, progress=False)
+    assert history[-1]["loss"] < history[0]["loss"]
+    after = iw_log_likelihood(model, test_x, k=200)
+    assert after.mean() > before
+    # Standard normal data: ln p(x) of the true model is -ln(2 pi) - E||x||^2 / 2 ~ -2.84.
+    assert abs(after.mean().item() - (-math.log(2 * math.pi) - 1.0)) < 0.2
+    assert after.mean() >= -evaluate(model, test_x)["neg_elbo"] - 0.05
+
+
+def test_prior_samples_have_the_data_shape():
+    torch.manual_seed(0)
+    means, draws = sample_prior(gaussian_vae(data_dim=3, latent_dim=1), 11, seed=0)
+    assert means.shape == draws.shape == (11, 3) and torch.isfinite(draws).all()
+
+
+@pytest.mark.parametrize("call, match", [
+    (lambda: FixedVarianceGaussian(logvar=float("nan")), "finite"),
+    (lambda: train(gaussian_vae(), torch.zeros(5, 3), epochs=1, progress=False),
+     r"shape \(N, 2\)"),
+    (lambda: train(gaussian_vae(), torch.full((5, 2), math.inf), epochs=1, progress=False),
+     "NaN or infinite"),
+    (lambda: iw_log_likelihood(gaussian_vae(), torch.zeros(5, 2), k=0), "k"),
+])
+def test_bad_input_to_a_gaussian_vae_is_refused(call, match):
+    with pytest.raises(ValueError, match=match):
+        call()

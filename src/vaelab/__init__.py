@@ -1,7 +1,7 @@
 """vaelab: shared helpers for the notebooks that go from maximum likelihood to a VAE.
 
 Import from the module that holds a concept, for example
-``from vaelab.likelihoods import gaussian_log_likelihood``. Layers, bottom to top:
+``from vaelab.mle import gaussian_log_likelihood``. Layers, bottom to top:
 data and maths (no plotting, no widgets), models and training, presentation
 (``vaelab.plots``, ``vaelab.widgets``, ``vaelab.display``), teaching
 (``vaelab.exercises``) and tooling (``vaelab.tooling``).

@@ -1,25 +1,24 @@
 """Checkpoints, one format for the package: a dict of tensors and plain values, written atomically.
 
-``save_checkpoint`` writes to a unique temporary file beside the destination and renames it
-into place, so a crash, a full disk or Ctrl-C never leaves half a checkpoint (the temporary
-file is removed on any failure) and never removes the previous good one before the new one
-is complete. ``load_checkpoint`` reads with ``torch.load(weights_only=True)`` (no pickled
+``save_checkpoint`` writes atomically (``vaelab.files``), so a crash, a full disk or Ctrl-C
+never leaves half a checkpoint and never removes the previous good one before the new one is
+complete. ``load_checkpoint`` reads with ``torch.load(weights_only=True)`` (no pickled
 code runs) and checks that the file was written under the configuration asked for.
 ``config_key`` names a checkpoint by its configuration and ``data_fingerprint`` by the exact
-training data, so a cache is reused only for the same model, recipe and images.
+training data, so a cache is reused only for the same model, recipe and images; the cache
+itself (train, or load what was trained) is ``vaelab.training.train_or_load``.
 """
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
+
+from vaelab.files import OutputPathError, atomic_write, check_output_file
 
 FORMAT_VERSION = 2
 
@@ -53,47 +52,24 @@ def data_fingerprint(data: torch.Tensor) -> str:
     return digest.hexdigest()
 
 
-def check_writable(folder: str | Path) -> Path:
-    """Create ``folder`` if needed and prove a file can be written there; CheckpointError if not."""
-    folder = Path(folder)
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=folder, prefix=".probe-"):
-            pass
-    except OSError as err:
-        raise CheckpointError(
-            f"cannot write checkpoints to {folder} ({err.strerror or err}): point "
-            "VAELAB_CHECKPOINT_DIR (or cache_dir / --run-dir) at a writable folder"
-        ) from None
-    return folder
-
-
 def save_checkpoint(path: str | Path, config: dict, payload: dict[str, Any]) -> Path:
     """Write ``payload`` (tensors, numbers, strings, lists, dicts) and ``config`` to ``path``.
 
-    Atomic: a unique temporary file in the same folder, renamed over ``path`` when complete.
-    Raises CheckpointError (naming the file and why) if it cannot be written; the previous
-    file at ``path``, if any, is then untouched.
+    Atomic (``vaelab.files.atomic_write``). Raises CheckpointError (naming the file and why)
+    if it cannot be written; the previous file at ``path``, if any, is then untouched.
     """
     path = Path(path)
-    check_writable(path.parent)
     state = {"format_version": FORMAT_VERSION, "config": canonical(config), **payload}
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(state, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException as err:  # noqa: BLE001 - Ctrl-C too: never leave the temporary file
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        if isinstance(err, OSError):
-            raise CheckpointError(
-                f"cannot save the checkpoint {path} ({err.strerror or err}); the previous "
-                "file there, if any, is unchanged: free disk space or choose another folder"
-            ) from None
-        raise
+        check_output_file(path)
+        with atomic_write(path) as fh:
+            torch.save(state, fh)
+    except (OSError, OutputPathError) as err:
+        why = err.strerror if isinstance(err, OSError) and err.strerror else err
+        raise CheckpointError(
+            f"cannot save the checkpoint {path} ({why}); the previous file there, if any, is "
+            "unchanged: free disk space or choose another folder"
+        ) from None
     return path
 
 

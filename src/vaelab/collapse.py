@@ -3,13 +3,13 @@
 A latent dimension j is *active* when the encoder's mean moves with the input
 (Burda, Grosse and Salakhutdinov 2015): A_j = Cov_x(E_q[z_j | x]) > 0.01. An inactive
 dimension has q(z_j|x) ~ N(0, 1) for every x, so its KL is ~ 0 and the decoder learns to
-ignore it. Free bits (a floor on each dimension's KL in the loss) live in ``vaelab.vae.vae_loss``
-and ``vaelab.training.train(free_bits=...)``; the warm-up schedule is here.
+ignore it. The remedies live where training does: free bits (a floor on each dimension's KL in
+the loss) in ``vaelab.vae.vae_loss`` and ``train(free_bits=...)``, the KL warm-up in
+``vaelab.schedules.kl_warmup``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import NamedTuple
 
 import torch
@@ -86,20 +86,3 @@ def reconstruction_spread(model: VAE, x: torch.Tensor) -> float:
     model.eval()
     recon = model.likelihood.mean(model.decode(model.encode(x)[0]))
     return float((recon - recon.mean(dim=0)).pow(2).sum(dim=1).mean())
-
-
-def kl_warmup(warmup_epochs: int, final_weight: float = 1.0) -> Callable[[int], float]:
-    """A linear KL warm-up for ``train(kl_weight=...)``: epoch e (1-based) ->
-    final_weight * min(1, (e - 1) / warmup_epochs).
-
-    The first epoch trains the reconstruction alone (weight 0); the weight then rises
-    linearly and reaches final_weight at epoch warmup_epochs + 1.
-    """
-    n = require_positive_int(warmup_epochs, "warmup_epochs")
-    final = require_positive(final_weight, "final_weight")
-
-    def weight(epoch: int) -> float:
-        epoch = require_positive_int(epoch, "epoch")
-        return final * min(1.0, (epoch - 1) / n)
-
-    return weight

@@ -18,10 +18,9 @@ from __future__ import annotations
 import math
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from vaelab.distributions import diagonal_gaussian_log_prob
+from vaelab.distributions import bernoulli_log_density, gaussian_log_density
 from vaelab.validation import require_finite
 
 
@@ -73,8 +72,7 @@ class Bernoulli(Likelihood):
     binary = True
 
     def log_prob(self, x: torch.Tensor, params: torch.Tensor) -> torch.Tensor:
-        # -BCE with logits: exact and stable for any logit (no sigmoid, then log).
-        return -F.binary_cross_entropy_with_logits(params, x, reduction="none").sum(dim=-1)
+        return bernoulli_log_density(x, params).sum(dim=-1)  # params: the logits
 
     def mean(self, params: torch.Tensor) -> torch.Tensor:
         return torch.sigmoid(params)
@@ -89,7 +87,7 @@ class Bernoulli(Likelihood):
         if not bool(((x == 0) | (x == 1)).all()):
             raise ValueError(
                 f"{name} must hold binary pixels (0.0 or 1.0) for a Bernoulli likelihood: "
-                "binarize grey images first (vaelab.mnist.binarize, or "
+                "binarize grey images first (vaelab.binarization.binarize, or "
                 "vaelab.mnist.binarized_test_set for the test set)"
             )
 
@@ -101,7 +99,7 @@ class FixedVarianceGaussian(Likelihood):
         self.logvar = require_finite(logvar, "logvar")
 
     def log_prob(self, x: torch.Tensor, params: torch.Tensor) -> torch.Tensor:
-        return diagonal_gaussian_log_prob(x, params, torch.full_like(params, self.logvar))
+        return gaussian_log_density(x, params, self.logvar).sum(dim=-1)
 
     def mean(self, params: torch.Tensor) -> torch.Tensor:
         return params
@@ -133,7 +131,7 @@ class LearnedVarianceGaussian(Likelihood):
         return mean, logvar
 
     def log_prob(self, x: torch.Tensor, params: torch.Tensor) -> torch.Tensor:
-        return diagonal_gaussian_log_prob(x, *self.split(params))
+        return gaussian_log_density(x, *self.split(params)).sum(dim=-1)
 
     def mean(self, params: torch.Tensor) -> torch.Tensor:
         return self.split(params)[0]

@@ -5,8 +5,9 @@ its latent models (``vaelab.latent_models``): a Gaussian N(mean, cov) with a ful
 covariance (a diagonal one is the special case ``Gaussian.diagonal``), and a
 categorical distribution over {0, ..., K-1}.
 
-In torch, for the VAEs of notebooks 04-05: the diagonal Gaussian's log-density and the
-reparameterization z = mu + sigma * eps. ``LOG_2PI`` is the one copy of ln(2 pi).
+For both (NumPy arrays or torch tensors): the Gaussian and Bernoulli log-densities every
+model of the series uses, and the Cholesky factor. In torch, for the VAEs of notebooks
+04-06: the reparameterization z = mu + sigma * eps. ``LOG_2PI`` is the one copy of ln(2 pi).
 """
 
 from __future__ import annotations
@@ -16,49 +17,39 @@ from collections.abc import Sequence
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
-from vaelab.validation import InputTypeError, require_generator, require_positive_int
+from vaelab.validation import as_array, require_generator, require_positive_int
 
 LOG_2PI = math.log(2.0 * math.pi)
+ArrayOrTensor = np.ndarray | torch.Tensor
 
 
-def as_float_array(values: Sequence[float] | np.ndarray | float, name: str,
-                   ndim: int | None = None) -> np.ndarray:
-    """``values`` as a finite float64 array (with ``ndim`` dimensions if given)."""
-    try:
-        raw = np.asarray(values)
-    except ValueError:  # ragged nested lists
-        raise ValueError(f"{name} must be numeric, got {values!r}") from None
-    # Real numbers only: True passed as 1.0 and None as NaN ("non-finite") before.
-    if raw.dtype.kind not in "iuf":
-        raise InputTypeError(f"{name} must be numeric (real numbers), got {values!r}")
-    arr = raw.astype(np.float64)
-    if ndim is not None and arr.ndim != ndim:
-        raise ValueError(f"{name} must have {ndim} dimension(s), got shape {arr.shape}")
-    if not np.all(np.isfinite(arr)):
-        raise ValueError(f"{name} contains a non-finite value; pass finite numbers")
-    return arr
+def cholesky(cov: np.ndarray | torch.Tensor, name: str = "cov") -> np.ndarray | torch.Tensor:
+    """Lower Cholesky factor L (cov = L L^T) of symmetric positive-definite matrices (..., d, d).
 
-
-def cholesky(cov: np.ndarray, name: str = "cov") -> np.ndarray:
-    """Lower Cholesky factor of a symmetric positive-definite (d, d) matrix, or ``ValueError``."""
-    if cov.ndim != 2 or cov.shape[0] != cov.shape[1]:
-        raise ValueError(f"{name} must be a square (d, d) matrix, got shape {cov.shape}")
-    diag = np.diag(cov)
-    if np.any(diag <= 0):
-        raise ValueError(
-            f"{name} has a non-positive variance on its diagonal ({diag[diag <= 0][0]:g}); "
-            "variances must be > 0"
-        )
-    if not np.allclose(cov, cov.T, rtol=1e-10, atol=1e-12):
-        raise ValueError(f"{name} must be symmetric")
-    try:
-        return np.linalg.cholesky(cov)
-    except np.linalg.LinAlgError:
-        raise ValueError(
-            f"{name} is not positive definite; a covariance needs positive variances and "
-            "correlations strictly inside (-1, 1)"
-        ) from None
+    The one Cholesky of the package: NumPy in gives NumPy out (float64), a tensor gives a
+    tensor. ``ValueError`` names what is wrong (not square, not symmetric, a variance <= 0,
+    not positive definite) instead of LinAlgError's "Matrix is not positive definite".
+    """
+    is_tensor = isinstance(cov, torch.Tensor)
+    c = cov if is_tensor else torch.as_tensor(as_array(cov, name))
+    if c.ndim < 2 or c.shape[-1] != c.shape[-2]:
+        raise ValueError(f"{name} must be a square (d, d) matrix, got shape {tuple(c.shape)}")
+    # torch reads only the lower triangle: a non-symmetric matrix gave a factor of another one.
+    if not torch.allclose(c, c.mT, rtol=1e-10, atol=1e-12):
+        raise ValueError(f"{name} must be symmetric (a covariance matrix), it is not; "
+                         "symmetrize it with (c + c.T) / 2 if it differs by rounding only")
+    variances = torch.diagonal(c, dim1=-2, dim2=-1)
+    if bool((variances <= 0).any()):
+        raise ValueError(f"{name} has a non-positive variance on its diagonal "
+                         f"({variances[variances <= 0].flatten()[0].item():g}); "
+                         "variances must be > 0")
+    chol, info = torch.linalg.cholesky_ex(c)
+    if bool((info != 0).any()):
+        raise ValueError(f"{name} is not positive definite; a covariance needs positive "
+                         "variances and correlations strictly inside (-1, 1)")
+    return chol if is_tensor else chol.numpy()
 
 
 class Gaussian:
@@ -66,10 +57,10 @@ class Gaussian:
 
     def __init__(self, mean: Sequence[float] | np.ndarray,
                  cov: Sequence[Sequence[float]] | np.ndarray) -> None:
-        self.mean = as_float_array(mean, "mean", ndim=1)
+        self.mean = as_array(mean, "mean", ndim=1)
         if self.mean.size == 0:
             raise ValueError("mean is empty: a Gaussian needs at least one dimension")
-        self.cov = as_float_array(cov, "cov", ndim=2)
+        self.cov = as_array(cov, "cov", ndim=2)
         if self.cov.shape != (self.dim, self.dim):
             raise ValueError(
                 f"cov must have shape ({self.dim}, {self.dim}) to match mean, "
@@ -81,8 +72,8 @@ class Gaussian:
     def diagonal(cls, mean: Sequence[float] | np.ndarray | float,
                  std: Sequence[float] | np.ndarray | float) -> Gaussian:
         """N(mean, diag(std^2)); scalars give a one-dimensional Gaussian."""
-        m = np.atleast_1d(as_float_array(mean, "mean"))
-        s = np.atleast_1d(as_float_array(std, "std"))
+        m = np.atleast_1d(as_array(mean, "mean"))
+        s = np.atleast_1d(as_array(std, "std"))
         if m.ndim != 1 or s.shape != m.shape:
             raise ValueError(f"mean and std must both be (d,), got {m.shape} and {s.shape}")
         if np.any(s <= 0):
@@ -106,7 +97,7 @@ class Gaussian:
         return np.sqrt(np.diag(self.cov))
 
     def _points(self, z: np.ndarray | Sequence[float]) -> np.ndarray:
-        pts = as_float_array(z, "z")
+        pts = as_array(z, "z")
         if pts.ndim == 0 or pts.shape[-1] != self.dim:
             raise ValueError(f"z must have shape (..., {self.dim}), got {pts.shape}")
         return pts
@@ -135,7 +126,7 @@ class Categorical:
     """A distribution over {0, ..., K-1}. probs: (K,), non-negative, summing to 1."""
 
     def __init__(self, probs: Sequence[float] | np.ndarray) -> None:
-        p = as_float_array(probs, "probs", ndim=1)
+        p = as_array(probs, "probs", ndim=1)
         if p.size == 0:
             raise ValueError("probs is empty: pass at least one category")
         if np.any(p < 0):
@@ -169,10 +160,7 @@ class Categorical:
 
     def expect(self, values: np.ndarray) -> float:
         """E_q[f(z)] = sum_k q_k f(k) for values f(0..K-1) of shape (K,); 0 * (-inf) counts 0."""
-        f = np.asarray(values)
-        if f.dtype.kind not in "iuf":
-            raise InputTypeError(f"values must be numbers f(0..K-1), got {values!r}")
-        f = f.astype(np.float64)
+        f = as_array(values, "values", finite=False)
         if f.shape != (self.size,):
             raise ValueError(f"values must have shape ({self.size},), got {f.shape}")
         if np.any(np.isnan(f)):  # -inf is allowed: 0 * ln 0 counts 0
@@ -201,11 +189,28 @@ def reparameterize(
     return mu + torch.exp(0.5 * logvar) * eps
 
 
-def diagonal_gaussian_log_prob(
-    x: torch.Tensor, mean: torch.Tensor, logvar: torch.Tensor
-) -> torch.Tensor:
-    """ln N(x; mean, diag(exp(logvar))) summed over the last dimension: (..., D) -> (...).
+def gaussian_log_density(x: ArrayOrTensor, mean: ArrayOrTensor | float,
+                         logvar: ArrayOrTensor | float) -> ArrayOrTensor:
+    """ln N(x; mean, sigma^2) with sigma^2 = exp(logvar), elementwise: the one Gaussian density.
 
-    Shapes must broadcast; a standard normal is mean = 0, logvar = 0.
+        ln N(x; m, s^2) = -1/2 (ln(2 pi) + ln s^2 + (x - m)^2 / s^2)
+
+    NumPy arrays or torch tensors, any shapes that broadcast; sum over the last axis for a
+    diagonal Gaussian in several dimensions (a standard normal is mean = 0, logvar = 0).
     """
-    return -0.5 * (LOG_2PI + logvar + (x - mean).pow(2) * torch.exp(-logvar)).sum(dim=-1)
+    exp = torch.exp if isinstance(logvar, torch.Tensor) else np.exp
+    return -0.5 * (LOG_2PI + logvar + (x - mean) ** 2 * exp(-logvar))
+
+
+def bernoulli_log_density(x: ArrayOrTensor, logits: ArrayOrTensor) -> ArrayOrTensor:
+    """ln Bernoulli(x; p) with p = sigmoid(logits), elementwise, for x in {0, 1} (or in [0, 1]).
+
+        ln p^x (1 - p)^(1 - x) = x * logits - ln(1 + e^logits)
+
+    NumPy or torch; in torch it is minus PyTorch's binary cross-entropy with logits (the same
+    formula in a form that never overflows).
+    """
+    if isinstance(logits, torch.Tensor):
+        x, logits = torch.broadcast_tensors(torch.as_tensor(x, dtype=logits.dtype), logits)
+        return -F.binary_cross_entropy_with_logits(logits, x, reduction="none")
+    return x * logits - np.logaddexp(0.0, logits)

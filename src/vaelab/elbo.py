@@ -9,6 +9,7 @@ so a check can say "within 4 standard errors". Everything is float64.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
@@ -16,10 +17,12 @@ import numpy as np
 import torch
 from scipy.special import logsumexp
 
-from vaelab.distributions import LOG_2PI, Gaussian, as_float_array, reparameterize
+from vaelab import schedules
+from vaelab.distributions import Gaussian, gaussian_log_density, reparameterize
 from vaelab.kl import gaussian_kl_standard_normal
 from vaelab.validation import (
     InputTypeError,
+    as_array,
     require_finite,
     require_generator,
     require_int,
@@ -58,10 +61,7 @@ def format_estimate(est: Estimate) -> str:
 
 def _samples(values: np.ndarray | Sequence[float], name: str) -> np.ndarray:
     """``values`` as a flat float64 array, refusing what is not real numbers."""
-    v = np.asarray(values)
-    if v.dtype.kind not in "iuf":
-        raise InputTypeError(f"{name} must be real numbers, got {values!r}")
-    return v.astype(np.float64).ravel()
+    return as_array(values, name, finite=False).ravel()
 
 
 def mc_estimate(values: np.ndarray | Sequence[float]) -> Estimate:
@@ -74,15 +74,18 @@ def mc_estimate(values: np.ndarray | Sequence[float]) -> Estimate:
     return Estimate(float(v.mean()), float(v.std(ddof=1) / np.sqrt(v.size)), int(v.size))
 
 
-def log_mean_exp(log_w: np.ndarray, axis: int = -1) -> np.ndarray:
-    """ln mean(exp(log_w)) along ``axis``, without overflow.
+def log_mean_exp(log_w: np.ndarray | torch.Tensor, axis: int = -1) -> np.ndarray | torch.Tensor:
+    """ln mean(exp(log_w)) along ``axis``, without overflow: the one log-mean-exp.
 
     A weight of 0 (log-weight -inf) is allowed; NaN, +inf and an empty axis are refused.
+    A torch tensor gives a tensor (``torch.logsumexp``), anything else a float64 array.
     """
-    a = np.asarray(log_w)
-    if a.dtype.kind not in "iuf":
-        raise InputTypeError(f"log_w must be real numbers, got {log_w!r}")
-    a = a.astype(np.float64)
+    if isinstance(log_w, torch.Tensor):
+        if log_w.ndim == 0 or log_w.shape[axis] == 0:
+            raise ValueError(f"log_w needs at least one value along axis {axis}, got shape "
+                             f"{tuple(log_w.shape)}")
+        return torch.logsumexp(log_w, dim=axis) - math.log(log_w.shape[axis])
+    a = as_array(log_w, "log_w", finite=False)
     if not -a.ndim <= axis < a.ndim:
         raise ValueError(f"axis {axis} is out of range for log_w of shape {a.shape}")
     if a.shape[axis] == 0:
@@ -186,21 +189,6 @@ def sample_terms(model: Any, x: Any, q: Any, n: int, rng: np.random.Generator) -
     )
 
 
-def mc_elbo(model: Any, x: Any, q: Any, n: int, rng: np.random.Generator) -> Estimate:
-    """ELBO ~ (1/n) sum_s [ln p(x, z_s) - ln q(z_s|x)], z_s ~ q: the mean and its standard error."""
-    _check_model(model)
-    n = _at_least_two(n, "n")
-    z = q.sample(n, require_generator(rng))
-    return mc_estimate(np.asarray(model.log_joint(x, z)) - q.log_prob(z))
-
-
-def _at_least_two(n: int, name: str) -> int:
-    n = require_positive_int(n, name)
-    if n < 2:
-        raise ValueError(f"{name} must be >= 2 for a standard error, got {n}")
-    return n
-
-
 def iw_log_weights(model: Any, x: Any, q: Any, n: int, rng: np.random.Generator) -> np.ndarray:
     """n importance log-weights ln p(x, z_s) - ln q(z_s|x), z_s ~ q: shape (n,)."""
     _check_model(model)
@@ -209,20 +197,7 @@ def iw_log_weights(model: Any, x: Any, q: Any, n: int, rng: np.random.Generator)
     return np.asarray(model.log_joint(x, z), dtype=np.float64) - q.log_prob(z)
 
 
-def iw_bound(model: Any, x: Any, q: Any, k: int, n_repeats: int,
-             rng: np.random.Generator) -> Estimate:
-    """The importance-weighted bound L_k = E[ln (1/k) sum_{i<=k} p(x, z_i) / q(z_i|x)].
-
-    Estimated from n_repeats independent groups of k samples (n_repeats >= 2).
-    L_1 is the ELBO; L_k increases with k towards ln p(x).
-    """
-    k = require_positive_int(k, "k")
-    reps = _at_least_two(n_repeats, "n_repeats")
-    log_w = iw_log_weights(model, x, q, k * reps, rng).reshape(reps, k)
-    return mc_estimate(log_mean_exp(log_w, axis=1))
-
-
-def iw_bound_curve(log_weights: np.ndarray, ks: Sequence[int]) -> list[Estimate]:
+def iw_bounds_from_weights(log_weights: np.ndarray, ks: Sequence[int]) -> list[Estimate]:
     """L_k for every k in ks, all from one pool of log-weights of shape (n_blocks, K).
 
     Each row is cut into K / k blocks of k consecutive weights (so every k must divide K)
@@ -230,7 +205,7 @@ def iw_bound_curve(log_weights: np.ndarray, ks: Sequence[int]) -> list[Estimate]
     every k-block is a union of smaller blocks, so Jensen's inequality (ln of a mean >=
     mean of the lns) makes the estimates increase with k exactly as the bounds do.
     """
-    pool = np.asarray(log_weights, dtype=np.float64)
+    pool = as_array(log_weights, "log_weights", finite=False)
     if pool.ndim != 2 or pool.size == 0:
         raise ValueError(f"log_weights must be (n_blocks, K) with n_blocks, K >= 1, got shape "
                          f"{pool.shape}")
@@ -288,8 +263,9 @@ def reparameterized_elbo(
                          f"shape {tuple(z.shape[:-1])} (one value per z), got {got}")
     if analytic_kl:
         return ll - gaussian_kl_standard_normal(mu, logvar)
-    log_prior = -0.5 * (LOG_2PI + z.pow(2)).sum(-1)
-    log_q = -0.5 * (LOG_2PI + logvar + eps.pow(2)).sum(-1)  # (z - mu)^2 / sigma^2 = eps^2
+    log_prior = gaussian_log_density(z, 0.0, 0.0).sum(-1)
+    # ln q(z|x) at z = mu + sigma eps: ln N(eps; 0, 1) - ln sigma per dimension (exact, no z - mu)
+    log_q = (gaussian_log_density(eps, 0.0, 0.0) - 0.5 * logvar).sum(-1)
     return ll + log_prior - log_q
 
 
@@ -324,24 +300,24 @@ def fit_gaussian_q(
     n_samples = require_positive_int(n_samples, "n_samples")
     lr = require_positive(lr, "lr")
     seed = require_int(seed, "seed", 0)
-    mean0 = np.zeros(dim) if init_mean is None else as_float_array(init_mean, "init_mean")
+    mean0 = np.zeros(dim) if init_mean is None else as_array(init_mean, "init_mean")
     log_std0 = (np.zeros(dim) if init_log_std is None
-                else as_float_array(init_log_std, "init_log_std"))
+                else as_array(init_log_std, "init_log_std"))
     if mean0.shape != (dim,) or log_std0.shape != (dim,):
         raise ValueError(f"init_mean and init_log_std must have shape ({dim},)")
     mu = torch.tensor(mean0, dtype=torch.float64, requires_grad=True)
     log_std = torch.tensor(log_std0, dtype=torch.float64, requires_grad=True)
     gen = torch.Generator().manual_seed(int(seed))
     opt = torch.optim.Adam([mu, log_std], lr=lr)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda t: 1.0 - t / steps)
+    lr_at = schedules.linear(lr, 0.0, steps)
     trace = np.empty(steps)
     for t in range(steps):
         eps = torch.randn(n_samples, dim, generator=gen, dtype=torch.float64)
+        schedules.set_lr(opt, lr_at(t))
         elbo = reparameterized_elbo(log_likelihood, mu, 2.0 * log_std, eps).mean()
         opt.zero_grad()
         (-elbo).backward()  # ascent on the ELBO = descent on its negative
         opt.step()
-        sched.step()
         trace[t] = elbo.item()
         if not np.isfinite(trace[t]):
             raise ValueError(f"the ELBO estimate became {trace[t]} at step {t + 1} of {steps}: "
@@ -361,7 +337,7 @@ class Decomposition(NamedTuple):
 def decomposition_along_means(model: Any, x: Any, means: np.ndarray | Sequence[float],
                               log_std: float) -> Decomposition:
     """The exact ELBO and KL(q || p(z|x)) for 1-D q = N(m, e^(2 log_std)) at each m in means."""
-    ms = np.atleast_1d(as_float_array(means, "means"))
+    ms = np.atleast_1d(as_array(means, "means"))
     if ms.ndim != 1 or ms.size == 0:
         raise ValueError(f"means must be a non-empty 1-D array of numbers, got shape {ms.shape}")
     if getattr(model, "latent_dim", None) != 1:

@@ -20,7 +20,7 @@ from collections.abc import Iterator, Sequence
 import torch
 from torch import nn
 
-from vaelab.distributions import reparameterize
+from vaelab.distributions import gaussian_log_density, reparameterize
 from vaelab.kl import gaussian_kl_standard_normal
 from vaelab.vae import check_vae_interface
 from vaelab.validation import require_positive_int
@@ -102,9 +102,10 @@ def _log_weight_chunks(model: nn.Module, x: torch.Tensor, k: int, batch_size: in
             params = model.decode(z.reshape(kc * b, -1))
             log_px_z = model.likelihood.log_prob(xb.expand(kc, -1, -1).reshape(kc * b, -1),
                                                  params).view(kc, b)
-            # ln p(z) - ln q(z|x) with N(0, I) and q = N(mu, sigma^2): the 2 pi terms cancel
-            # and (z - mu) / sigma = eps.
-            log_pz_minus_qz = 0.5 * (logvar + eps.pow(2) - z.pow(2)).sum(dim=-1)
+            # ln p(z) - ln q(z|x), with ln q(z|x) = ln N(eps; 0, I) - sum ln sigma at
+            # z = mu + sigma eps (exact, no z - mu).
+            log_pz_minus_qz = (gaussian_log_density(z, 0.0, 0.0)
+                               - gaussian_log_density(eps, 0.0, 0.0) + 0.5 * logvar).sum(dim=-1)
             yield i, j, (log_px_z + log_pz_minus_qz).T  # (b, kc)
 
 

@@ -11,7 +11,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from vaelab.validation import InputTypeError
+from vaelab.distributions import cholesky
+from vaelab.validation import InputTypeError, as_array
 
 
 def _as_tensor(x: torch.Tensor | np.ndarray | float, name: str) -> torch.Tensor:
@@ -22,12 +23,7 @@ def _as_tensor(x: torch.Tensor | np.ndarray | float, name: str) -> torch.Tensor:
             raise InputTypeError(f"{name} must be a floating-point tensor, got {x.dtype}; "
                                  "convert it with .double() or .float()")
         return x
-    arr = np.asarray(x)
-    if arr.dtype.kind not in "iuf":  # complex would lose its imaginary part, bool is no number
-        raise InputTypeError(f"{name} must be numeric (real numbers), got dtype {arr.dtype}")
-    if not np.all(np.isfinite(arr)):
-        raise ValueError(f"{name} contains NaN or infinity; pass finite numbers")
-    return torch.as_tensor(arr, dtype=torch.float64)
+    return torch.as_tensor(as_array(x, name), dtype=torch.float64)
 
 
 def _same_device(**tensors: torch.Tensor) -> None:
@@ -36,13 +32,6 @@ def _same_device(**tensors: torch.Tensor) -> None:
         listed = ", ".join(f"{name} on {device}" for name, device in devices.items())
         raise ValueError(f"the inputs must be on one device, got {listed}; move them with "
                          ".to(device) (NumPy arrays become CPU tensors)")
-
-
-def _require_symmetric(cov: torch.Tensor, name: str) -> None:
-    # Cholesky reads only the lower triangle: a non-symmetric matrix gave a KL for another one.
-    if not torch.allclose(cov, cov.mT, rtol=1e-10, atol=1e-12):
-        raise ValueError(f"{name} must be symmetric (a covariance matrix), it is not; "
-                         "symmetrize it with (c + c.T) / 2 if it differs by rounding only")
 
 
 def gaussian_kl_standard_normal(
@@ -96,21 +85,6 @@ def gaussian_kl_diagonal(
     return 0.5 * (ratio + (mq - mp).pow(2) * torch.exp(-lp) - 1.0 - (lq - lp)).sum(dim=-1)
 
 
-def _cholesky(cov: torch.Tensor, name: str) -> torch.Tensor:
-    if cov.ndim < 2 or cov.shape[-1] != cov.shape[-2]:
-        raise ValueError(f"{name} must be (..., d, d) square matrices, got {tuple(cov.shape)}")
-    _require_symmetric(cov, name)
-    variances = torch.diagonal(cov, dim1=-2, dim2=-1)
-    if bool((variances <= 0).any()):
-        raise ValueError(
-            f"{name} has a non-positive variance on its diagonal; variances must be > 0"
-        )
-    chol, info = torch.linalg.cholesky_ex(cov)
-    if bool((info != 0).any()):
-        raise ValueError(f"{name} is not symmetric positive definite")
-    return chol
-
-
 def gaussian_kl_full(
     mean_q: torch.Tensor | np.ndarray,
     cov_q: torch.Tensor | np.ndarray,
@@ -136,7 +110,7 @@ def gaussian_kl_full(
         if cov.shape[-2:] != (d, d):
             raise ValueError(f"{name} must be (..., {d}, {d}) to match the means, "
                              f"got {tuple(cov.shape)}")
-    lq, lp = _cholesky(cq, "cov_q"), _cholesky(cp, "cov_p")
+    lq, lp = cholesky(cq, "cov_q"), cholesky(cp, "cov_p")
     # Everything through L_p^{-1}: tr(cov_p^-1 cov_q) = ||L_p^-1 L_q||_F^2.
     a = torch.linalg.solve_triangular(lp, lq, upper=False)
     diff = (mp - mq).unsqueeze(-1)

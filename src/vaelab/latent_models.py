@@ -21,18 +21,25 @@ All arithmetic is float64.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from scipy.special import logsumexp
 
-from vaelab.distributions import LOG_2PI, Categorical, Gaussian, as_float_array
+from vaelab.distributions import (
+    LOG_2PI,
+    Categorical,
+    Gaussian,
+    bernoulli_log_density,
+    gaussian_log_density,
+)
 from vaelab.kl import gaussian_kl_full, gaussian_kl_standard_normal
 from vaelab.validation import (
     InputTypeError,
+    as_array,
     require_generator,
     require_positive,
     require_positive_int,
@@ -51,7 +58,7 @@ def _like(param: np.ndarray, z: ArrayOrTensor) -> ArrayOrTensor:
 def _latent(z: ArrayOrTensor | Sequence[float], dim: int) -> ArrayOrTensor:
     """z as float64 NumPy (or a torch tensor, untouched) with a last axis of size dim."""
     if not isinstance(z, torch.Tensor):
-        z = as_float_array(z, "z")
+        z = as_array(z, "z")
     elif not z.is_floating_point():  # the parameters would be cast to integers to match
         raise InputTypeError(f"z must be a floating-point tensor, got {z.dtype}; use .double()")
     if z.ndim == 0 or z.shape[-1] != dim:
@@ -74,10 +81,10 @@ def bernoulli_log_likelihood(x: ArrayOrTensor, logits: ArrayOrTensor) -> ArrayOr
         xt = torch.as_tensor(x, dtype=logits.dtype, device=logits.device)
         _check_bernoulli(tuple(xt.shape), tuple(logits.shape),
                          bool(((xt >= 0) & (xt <= 1)).all()))
-        return (xt * logits - F.softplus(logits)).sum(-1)
-    xa, la = as_float_array(x, "x"), as_float_array(logits, "logits")
+        return bernoulli_log_density(xt, logits).sum(-1)
+    xa, la = as_array(x, "x"), as_array(logits, "logits")
     _check_bernoulli(xa.shape, la.shape, bool(np.all((xa >= 0) & (xa <= 1))))
-    return (xa * la - np.logaddexp(0.0, la)).sum(-1)
+    return bernoulli_log_density(xa, la).sum(-1)
 
 
 def _check_bernoulli(x_shape: tuple, logits_shape: tuple, x_in_range: bool) -> None:
@@ -94,7 +101,7 @@ def ring_map(z: np.ndarray | Sequence[Sequence[float]]) -> np.ndarray:
 
     (n, 2) -> (n, 2).
     """
-    pts = as_float_array(z, "z", ndim=2)
+    pts = as_array(z, "z", ndim=2)
     if pts.shape[1] != 2:
         raise ValueError(f"z must be points in the plane, shape (n, 2), got {pts.shape}")
     norms = np.linalg.norm(pts, axis=1, keepdims=True)
@@ -111,8 +118,7 @@ class _StandardNormalPrior:
 
     def log_prior(self, z: ArrayOrTensor | Sequence[float]) -> ArrayOrTensor:
         """ln N(z; 0, I). z: (..., d) -> (...)."""
-        z = _latent(z, self.latent_dim)
-        return -0.5 * (self.latent_dim * LOG_2PI + (z * z).sum(-1))
+        return gaussian_log_density(_latent(z, self.latent_dim), 0.0, 0.0).sum(-1)
 
     def log_joint(self, x: Any, z: ArrayOrTensor | Sequence[float]) -> ArrayOrTensor:
         """ln p(x, z) = ln p(x|z) + ln p(z). z: (..., d) -> (...)."""
@@ -148,8 +154,8 @@ class LinearGaussianModel(_StandardNormalPrior):
 
     def __init__(self, W: np.ndarray | Sequence[Sequence[float]],
                  b: np.ndarray | Sequence[float], noise_std: float) -> None:
-        self.W = as_float_array(W, "W", ndim=2)
-        self.b = as_float_array(b, "b", ndim=1)
+        self.W = as_array(W, "W", ndim=2)
+        self.b = as_array(b, "b", ndim=1)
         if self.b.shape[0] != self.W.shape[0]:
             raise ValueError(f"b must have shape ({self.W.shape[0]},) to match W {self.W.shape}, "
                              f"got {self.b.shape}")
@@ -163,7 +169,7 @@ class LinearGaussianModel(_StandardNormalPrior):
                 f"noise_std={self.noise_std:g})")
 
     def _x(self, x: np.ndarray | Sequence[float]) -> np.ndarray:
-        arr = np.atleast_1d(as_float_array(x, "x"))
+        arr = np.atleast_1d(as_array(x, "x"))
         if arr.shape != (self.data_dim,):
             raise ValueError(f"x must have shape ({self.data_dim},), got {arr.shape}")
         return arr
@@ -177,9 +183,8 @@ class LinearGaussianModel(_StandardNormalPrior):
                        z: ArrayOrTensor | Sequence[float]) -> ArrayOrTensor:
         """ln N(x; W z + b, s^2 I), summed over the D data dimensions. z: (..., d) -> (...)."""
         x, z = self._x(x), _latent(z, self.latent_dim)
-        r = _like(x, z) - self.decoder_mean(z)
-        s2 = self.noise_std**2
-        return -0.5 * self.data_dim * (LOG_2PI + np.log(s2)) - 0.5 * (r * r).sum(-1) / s2
+        logvar = 2.0 * math.log(self.noise_std)
+        return gaussian_log_density(_like(x, z), self.decoder_mean(z), logvar).sum(-1)
 
     def marginal(self) -> Gaussian:
         """p(x) = N(b, W W^T + s^2 I)."""
@@ -243,10 +248,10 @@ class NonlinearModel1D(_StandardNormalPrior):
     def __init__(self, u: Sequence[float] | np.ndarray, c: Sequence[float] | np.ndarray,
                  V: Sequence[Sequence[float]] | np.ndarray, e: Sequence[float] | np.ndarray,
                  likelihood: str = "gaussian", noise_std: float = 1.0) -> None:
-        self.u = as_float_array(u, "u", ndim=1)
-        self.c = as_float_array(c, "c", ndim=1)
-        self.V = as_float_array(V, "V", ndim=2)
-        self.e = as_float_array(e, "e", ndim=1)
+        self.u = as_array(u, "u", ndim=1)
+        self.c = as_array(c, "c", ndim=1)
+        self.V = as_array(V, "V", ndim=2)
+        self.e = as_array(e, "e", ndim=1)
         hidden = self.u.shape[0]
         if hidden == 0 or self.V.shape[0] == 0:
             raise ValueError(f"u must have H >= 1 hidden units and V shape (D, H) with D >= 1, "
@@ -267,7 +272,7 @@ class NonlinearModel1D(_StandardNormalPrior):
         return f"NonlinearModel1D(likelihood={self.likelihood!r}, D={self.data_dim})"
 
     def _x(self, x: np.ndarray | Sequence[float]) -> np.ndarray:
-        arr = np.atleast_1d(as_float_array(x, "x"))
+        arr = np.atleast_1d(as_array(x, "x"))
         if arr.shape != (self.data_dim,):
             raise ValueError(f"x must have shape ({self.data_dim},), got {arr.shape}")
         if self.likelihood == "bernoulli" and not np.all((arr == 0) | (arr == 1)):
@@ -288,9 +293,8 @@ class NonlinearModel1D(_StandardNormalPrior):
         f = self.decoder(z)
         if self.likelihood == "bernoulli":
             return bernoulli_log_likelihood(_like(x, f), f)
-        r = _like(x, f) - f
-        s2 = self.noise_std**2
-        return -0.5 * self.data_dim * (LOG_2PI + np.log(s2)) - 0.5 * (r * r).sum(-1) / s2
+        logvar = 2.0 * math.log(self.noise_std)
+        return gaussian_log_density(_like(x, f), f, logvar).sum(-1)
 
     def _log_joint_grid(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """A fine z grid covering the posterior's mass, and ln p(x, z) on it."""
@@ -315,7 +319,7 @@ class NonlinearModel1D(_StandardNormalPrior):
     def posterior_density(self, x: np.ndarray | Sequence[float],
                           z: np.ndarray | Sequence[float]) -> np.ndarray:
         """p(z|x) at points z of shape (n,) (a 1-D grid, for plots): shape (n,)."""
-        pts = np.atleast_1d(as_float_array(z, "z"))
+        pts = np.atleast_1d(as_array(z, "z"))
         return np.exp(self.log_posterior(x, pts[:, None]))
 
     def log_posterior(self, x: np.ndarray | Sequence[float],
@@ -357,8 +361,8 @@ class GaussianMixtureModel:
         self.prior = Categorical(weights)
         if np.any(self.prior.probs <= 0):
             raise ValueError("weights must all be > 0 (a cluster of weight 0 is not in the model)")
-        m = as_float_array(means, "means", ndim=2)
-        c = as_float_array(covs, "covs", ndim=3)
+        m = as_array(means, "means", ndim=2)
+        c = as_array(covs, "covs", ndim=3)
         k, d = m.shape
         if k != self.prior.size or c.shape != (k, d, d):
             raise ValueError(f"means must be (K, D) and covs (K, D, D) with K = {self.prior.size};"
@@ -370,7 +374,7 @@ class GaussianMixtureModel:
         return f"GaussianMixtureModel(K={self.num_clusters}, D={self.data_dim})"
 
     def _x(self, x: np.ndarray | Sequence[float]) -> np.ndarray:
-        arr = np.atleast_1d(as_float_array(x, "x"))
+        arr = np.atleast_1d(as_array(x, "x"))
         if arr.shape != (self.data_dim,):
             raise ValueError(f"x must have shape ({self.data_dim},), got {arr.shape}")
         return arr

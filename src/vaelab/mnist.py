@@ -34,7 +34,6 @@ import re
 import signal
 import stat
 import sys
-import tempfile
 import threading
 import time
 import urllib.error
@@ -51,6 +50,8 @@ try:
 except ImportError:  # Windows: no advisory locks, so stale temporary files are not swept
     fcntl = None  # type: ignore[assignment]
 
+from vaelab.binarization import binarize
+from vaelab.files import OutputPathError, atomic_write, check_output_dir
 from vaelab.progress import progress_bar
 from vaelab.validation import InputTypeError, require_int, require_positive
 
@@ -65,7 +66,6 @@ __all__ = [
     "MnistCorruptFileError",
     "MnistError",
     "MnistNotFoundError",
-    "binarize",
     "binarized_test_set",
     "default_data_dir",
     "download_mnist",
@@ -301,53 +301,37 @@ def _sweep_stale_parts(folder: Path, name: str) -> None:
 
 def _fetch(url: str, folder: Path, name: str, md5: str, timeout: float, progress: bool) -> str:
     """Download ``url`` to ``folder/name`` atomically; return its md5 or raise on any failure."""
-    fd, tmp_name = tempfile.mkstemp(dir=folder, prefix=f".{name}.", suffix=".part")
-    tmp = Path(tmp_name)
-    done = False
-    try:
-        if fcntl is not None:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # held until closed: "still alive"
-        digest = hashlib.md5()
-        received = 0
-        with os.fdopen(fd, "wb") as out:
-            request = urllib.request.Request(url, headers={"User-Agent": _USER_AGENT})
-            with urllib.request.urlopen(request, timeout=timeout) as response:
-                header = response.headers.get("Content-Length", "")
-                expected = int(header) if header.strip().isdigit() else None
-                with progress_bar(enabled=progress, total=expected, desc=name, unit="B",
-                                  unit_scale=True, unit_divisor=1024, leave=False) as bar:
-                    while chunk := response.read(_CHUNK):
-                        out.write(chunk)
-                        digest.update(chunk)
-                        received += len(chunk)
-                        bar.update(len(chunk))
-            # http.client returns b"" (no error) when a server closes early, so count bytes.
-            if expected is not None and received != expected:
-                raise _MirrorFailure(
-                    f"truncated transfer: received {received} of {expected} bytes")
-            got = digest.hexdigest()
-            if got != md5:
-                raise _MirrorFailure(f"checksum mismatch: md5 {got}, expected {md5}")
-            out.flush()
-            os.fsync(out.fileno())
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600; the cache is plain readable data
-        os.replace(tmp, folder / name)
-        done = True
-        return got
-    finally:
-        if not done:
-            with contextlib.suppress(FileNotFoundError):
-                tmp.unlink()
+    digest = hashlib.md5()
+    received = 0
+    # The lock on the temporary file says "still alive" to _sweep_stale_parts.
+    with atomic_write(folder / name, suffix=".part", lock=True) as out:
+        request = urllib.request.Request(url, headers={"User-Agent": _USER_AGENT})
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            header = response.headers.get("Content-Length", "")
+            expected = int(header) if header.strip().isdigit() else None
+            with progress_bar(enabled=progress, total=expected, desc=name, unit="B",
+                              unit_scale=True, unit_divisor=1024, leave=False) as bar:
+                while chunk := response.read(_CHUNK):
+                    out.write(chunk)
+                    digest.update(chunk)
+                    received += len(chunk)
+                    bar.update(len(chunk))
+        # http.client returns b"" (no error) when a server closes early, so count bytes.
+        if expected is not None and received != expected:
+            raise _MirrorFailure(f"truncated transfer: received {received} of {expected} bytes")
+        got = digest.hexdigest()
+        if got != md5:
+            raise _MirrorFailure(f"checksum mismatch: md5 {got}, expected {md5}")
+    return got
 
 
 def _writable(folder: Path) -> bool:
     """True if files can be created in ``folder`` (or in the nearest existing parent)."""
-    probe = folder
-    while not probe.exists():
-        if probe.parent == probe:
-            return False
-        probe = probe.parent
-    return probe.is_dir() and os.access(probe, os.W_OK | os.X_OK)
+    try:
+        check_output_dir(folder)
+    except OutputPathError:
+        return False
+    return True
 
 
 def _url(mirror: str, name: str) -> str:
@@ -655,32 +639,6 @@ def to_unit_float(images: torch.Tensor) -> torch.Tensor:
     return images.to(torch.float32).div_(255.0)
 
 
-def binarize(probs: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-    """Dynamic binarization: a fresh Bernoulli draw of pixel probabilities.
-
-    probs: float tensor (B, D) with values in [0, 1] (D = 784 for MNIST); returns float32
-    (B, D) in {0, 1}. Every call draws anew; pass a seeded ``torch.Generator`` to repeat.
-    """
-    if not isinstance(probs, torch.Tensor):
-        raise ValueError(f"binarize expects a torch tensor of probabilities (B, 784), got "
-                         f"{type(probs).__name__}")
-    if not probs.is_floating_point():
-        raise ValueError(f"binarize expects float probabilities in [0, 1], got dtype "
-                         f"{probs.dtype}; for uint8 images call to_unit_float(images) first")
-    if probs.ndim != 2:
-        raise ValueError(f"binarize expects shape (B, D) such as (B, 784), got "
-                         f"{tuple(probs.shape)}; reshape with x.reshape(-1, 784)")
-    if generator is not None and not isinstance(generator, torch.Generator):
-        raise ValueError(f"generator must be a torch.Generator or None, got {generator!r}")
-    probs = probs.to(torch.float32)
-    if probs.numel():
-        lo, hi = torch.aminmax(probs)
-        if not (lo >= 0 and hi <= 1):  # also false for NaN
-            raise ValueError(f"binarize expects probabilities in [0, 1], got values from "
-                             f"{lo.item():.4g} to {hi.item():.4g}")
-    return torch.bernoulli(probs, generator=generator)
-
-
 def binarized_test_set(
     seed: int = 0,
     data_dir: str | os.PathLike[str] | None = None,
@@ -700,7 +658,7 @@ def binarized_test_set(
     images, labels = load_mnist("test", data_dir, download, mirrors=mirrors,
                                 checksums=checksums, progress=progress)
     generator = torch.Generator().manual_seed(int(seed))
-    return binarize(to_unit_float(images), generator=generator), labels
+    return binarize(images, generator=generator), labels
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -27,8 +27,8 @@ import torch
 from scipy.stats import chi2
 from torch import nn
 
-from vaelab.distributions import diagonal_gaussian_log_prob, reparameterize
-from vaelab.elbo import Estimate, log_mean_exp_estimate
+from vaelab.distributions import gaussian_log_density, reparameterize
+from vaelab.elbo import Estimate, log_mean_exp, log_mean_exp_estimate
 from vaelab.evaluation import log_importance_weights
 from vaelab.validation import require_positive_int
 
@@ -95,7 +95,7 @@ def group_spread(log_w: torch.Tensor, k: int) -> torch.Tensor:
     if groups < 2:
         raise ValueError(f"need at least 2 groups of k = {k} weights, got {log_w.shape[1]}")
     blocks = log_w[:, : groups * k].reshape(log_w.shape[0], groups, k)
-    estimates = torch.logsumexp(blocks, dim=2) - math.log(k)  # (N, groups)
+    estimates = log_mean_exp(blocks, axis=2)  # (N, groups)
     return estimates.std(dim=1)
 
 
@@ -119,8 +119,8 @@ def prior_mass_of_typical_set(mu: torch.Tensor, logvar: torch.Tensor, coverage: 
     z = reparameterize(mu.expand_as(eps), logvar.expand_as(eps), eps)
     inside = eps.pow(2).sum(dim=2) <= chi2.ppf(coverage, mu.shape[1])  # (S, N)
     zero = torch.zeros((), dtype=torch.float64)
-    log_ratio = (diagonal_gaussian_log_prob(z, zero, zero)
-                 - diagonal_gaussian_log_prob(z, mu, logvar))  # ln p(z) - ln q(z), (S, N)
+    log_ratio = (gaussian_log_density(z, zero, zero).sum(-1)
+                 - gaussian_log_density(z, mu, logvar).sum(-1))  # ln p(z) - ln q(z), (S, N)
     log_ratio = torch.where(inside, log_ratio, torch.tensor(-math.inf, dtype=torch.float64))
     return [log_mean_exp_estimate(col.numpy()) for col in log_ratio.T]
 

@@ -16,7 +16,7 @@ from typing import NamedTuple
 import numpy as np
 
 from vaelab.latent_models import ring_map
-from vaelab.validation import InputTypeError, require_generator, require_positive_int
+from vaelab.validation import as_array, require_generator, require_positive_int
 
 # Cluster centres on a circle of radius 3 and their (isotropic) standard deviations:
 # spreads that differ by a factor of 8, so one noise level cannot fit them all.
@@ -26,13 +26,7 @@ CLUSTER_SCALES = np.array([0.1, 0.2, 0.4, 0.8])
 
 def as_points(x: np.ndarray, name: str = "x", dim: int | None = None) -> np.ndarray:
     """``x`` as a finite float64 array of shape (n, D) with n >= 1, or raise ``ValueError``."""
-    try:
-        raw = np.asarray(x)
-    except ValueError:  # ragged nested lists
-        raise ValueError(f"{name} must be an array of numbers, got {type(x).__name__}") from None
-    if raw.dtype.kind not in "iuf":  # True is no coordinate, and "1" is no number
-        raise InputTypeError(f"{name} must be an array of numbers, got dtype {raw.dtype}")
-    arr = raw.astype(np.float64)
+    arr = as_array(x, name, finite=False)
     if arr.ndim != 2 or arr.shape[0] == 0 or arr.shape[1] == 0:
         raise ValueError(f"{name} must have shape (n, D) with n, D >= 1, got {arr.shape}")
     if dim is not None and arr.shape[1] != dim:
@@ -61,10 +55,7 @@ def sample_clusters(
     n = require_positive_int(n, "n")
     rng = require_generator(rng)
     centers = as_points(centers, "centers")
-    scales = np.asarray(scales)
-    if scales.dtype.kind not in "iuf":
-        raise InputTypeError(f"scales must be numbers, got {scales.dtype}")
-    scales = scales.astype(np.float64)
+    scales = as_array(scales, "scales", finite=False)
     if scales.shape != (centers.shape[0],):
         raise ValueError(
             f"scales must have one value per cluster, shape ({centers.shape[0]},), "

@@ -2,11 +2,9 @@
 
 The data set lives in memory as one tensor (N, D). An epoch is a seeded permutation; each
 batch is gathered from it, binarized afresh for a binary likelihood (dynamic binarization,
-``vaelab.batches``), and handed to a *step*: the loss, its gradients and the optimizer's update.
-The step is plain PyTorch (autograd, then ``torch.optim.Adam``); for the one model it knows
-(``VAE``'s default MLPs with a Bernoulli likelihood, float32 on the CPU), the optional
-accelerator ``vaelab.fastcpu`` supplies a faster step that computes the same update.
-``train(..., backend="autograd")`` always takes the plain step.
+``vaelab.binarization``), and trained on with the plain PyTorch step: the loss, ``zero_grad``,
+``backward``, ``optimizer.step()``. Every model is trained exactly as written: its own
+encoder, decoder and likelihood, its own layers (dropout and batch norm in training mode).
 """
 
 from __future__ import annotations
@@ -20,23 +18,23 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from torch import nn
 
-from vaelab.batches import binarize_batch
+from vaelab import schedules
+from vaelab.binarization import binarize
 from vaelab.checkpoints import (
     CheckpointError,
-    check_writable,
     config_key,
     data_fingerprint,
     load_checkpoint,
     save_checkpoint,
 )
 from vaelab.devices import choose_device
+from vaelab.files import OutputPathError, check_output_dir
 from vaelab.progress import progress_bar
-from vaelab.vae import VAE, check_loss_weights, check_vae_interface, model_loss
-from vaelab.validation import require_positive, require_positive_int
+from vaelab.vae import VAE, check_loss_weights, check_vae_interface, mode_kept, model_loss
+from vaelab.validation import require_int, require_positive, require_positive_int
 
 # Notebook 04's default model and how it trains: one copy, read by the notebook (through
 # train_or_load) and by `make bench`. Measured on 784-400-20 with dynamic binarization (test
@@ -52,9 +50,7 @@ NOTEBOOK_TRAINING = {
     "init_output_bias": True,
     "seed": 0,
 }
-BACKENDS = ("auto", "autograd", "fast")
 
-Step = Callable[..., torch.Tensor]
 FloatOrSchedule = float | Callable[[int], float]
 IntOrSchedule = int | Callable[[int], int]
 
@@ -63,43 +59,13 @@ class NonFiniteLossError(RuntimeError):
     """Training produced a NaN or infinite loss; the message names the epoch and a remedy."""
 
 
-def autograd_step(model: nn.Module, optimizer: torch.optim.Optimizer) -> Step:
-    """The plain step: a batch's loss, its gradients by autograd, the optimizer's update."""
-
-    def step(x: torch.Tensor, kl_weight: float = 1.0, free_bits: float = 0.0,
-             recon_weight: float = 1.0) -> torch.Tensor:
-        terms = model_loss(model, x, kl_weight, free_bits, recon_weight)
-        optimizer.zero_grad(set_to_none=True)
-        terms.loss.backward()
-        optimizer.step()
-        return torch.stack((terms.recon.detach().sum(), terms.kl.detach().sum()))
-
-    return step
-
-
-def choose_step(model: nn.Module, optimizer: torch.optim.Optimizer | None, lr: float,
-                backend: str) -> tuple[Step, str, torch.optim.Optimizer]:
-    """(step, its name, the optimizer): the accelerator's step where it supports the model
-    exactly and the optimizer is train's own Adam, else the plain autograd step."""
-    own = optimizer is None
-    if own:
-        optimizer = torch.optim.Adam(model.parameters(), lr=lr,
-                                     fused=next(model.parameters()).device.type != "mps")
-    if backend == "autograd":
-        return autograd_step(model, optimizer), "autograd", optimizer
+def default_optimizer(model: nn.Module, lr: float) -> torch.optim.Optimizer:
+    """Adam over the model's parameters: the fused kernel where this torch has it for the
+    device (one pass over all parameters instead of several), else the standard one."""
     try:
-        from vaelab import fastcpu  # optional: without it, the plain step
-    except ImportError as err:
-        reason: str | None = f"vaelab.fastcpu cannot be imported ({err})"
-    else:
-        reason = fastcpu.unsupported(model) if own else (
-            "an optimizer was passed (the fast step keeps its own Adam)")
-        if reason is None:
-            return fastcpu.make_step(model, optimizer), "fastcpu", optimizer
-    if backend == "fast":
-        raise ValueError(f"backend='fast' cannot train this model: {reason}; use "
-                         "backend='auto' (falls back to autograd) or 'autograd'")
-    return autograd_step(model, optimizer), "autograd", optimizer
+        return torch.optim.Adam(model.parameters(), lr=lr, fused=True)
+    except (RuntimeError, ValueError):  # an older torch, or a device without fused Adam
+        return torch.optim.Adam(model.parameters(), lr=lr)
 
 
 def train(
@@ -119,7 +85,6 @@ def train(
     drop_last: bool = False,
     seed: int = 0,
     device: torch.device | str | None = None,
-    backend: str = "auto",
     on_epoch: Callable[[nn.Module, dict], None] | None = None,
     progress: bool = True,
 ) -> list[dict]:
@@ -127,28 +92,32 @@ def train(
 
     Binary likelihoods take uint8 (0..255) or [0, 1] images and binarize every batch afresh.
     batch_size and kl_weight may be functions of the epoch (1-based); lr_schedule="cosine"
-    decays the learning rate per step to lr_final. optimizer: yours (default Adam(lr));
-    backend: "autograd", "fast" (vaelab.fastcpu) or "auto" (fast where supported). Returns a
-    dict per epoch: epoch, loss, recon, kl (means per image), seconds, lr, batch_size,
-    kl_weight, backend. Raises NonFiniteLossError if the loss becomes NaN or infinite.
+    decays the learning rate per step to lr_final. optimizer: yours (default: Adam(lr)).
+    The random draws (shuffling, binarization, the model's noise) come from ``seed``; torch's
+    global random state is the same afterwards as before. The model trains in train() mode,
+    on_epoch(model, record) sees it in eval() mode, and it is returned in the mode it came in.
+    Returns a dict per epoch: epoch, loss, recon, kl (means per image), seconds, lr,
+    batch_size, kl_weight. Raises NonFiniteLossError if the loss becomes NaN or infinite.
     """
     _check_training_args(model, images, epochs, lr, lr_schedule, lr_final, kl_weight,
-                         free_bits, recon_weight, optimizer, backend)
+                         free_bits, recon_weight, init_output_bias, optimizer, seed)
     device, n = choose_device(device), images.shape[0]
     batches = _batch_starts(batch_size, epochs, n, drop_last)
     data = images.to(device)  # the whole data set, one tensor in memory
     dtype = next(model.parameters()).dtype
-    model.to(device).train()
+    model.to(device)
     if init_output_bias:
         model.init_output_bias(data.float().mean(dim=0) / (255 if data.dtype == torch.uint8 else 1))
-    step, backend_used, optimizer = choose_step(model, optimizer, lr, backend)
-    lr_at = _cosine(lr, lr_final, sum(len(b) for b in batches)) if lr_schedule == "cosine" else None
-    torch.manual_seed(seed)  # the reparameterization noise
-    shuffle, pixel_noise = torch.Generator().manual_seed(seed), np.random.default_rng(seed + 1)
+    optimizer = optimizer or default_optimizer(model, lr)
+    total_steps = sum(len(starts) for starts in batches)
+    lr_at = schedules.cosine(lr, lr_final, total_steps) if lr_schedule == "cosine" else None
     history, steps_done = [], 0
     bar = progress_bar(range(1, epochs + 1), enabled=progress, desc="training", unit="epoch")
-    with flush_denormals():
+    with _own_random_state(seed, device), flush_denormals(), mode_kept(model):
+        shuffle = torch.Generator().manual_seed(seed)
+        pixel_noise = torch.Generator(device=device).manual_seed(seed + 1)
         for epoch in bar:
+            model.train()
             start, beta = time.perf_counter(), _kl_weight_at(kl_weight, epoch)
             starts = batches[epoch - 1]
             bsz = starts.step
@@ -157,11 +126,14 @@ def train(
             for first in starts:
                 x = data[order[first : first + bsz]]
                 if model.likelihood.binary:
-                    x = binarize_batch(x, pixel_noise)  # dynamic binarization
+                    x = binarize(x, pixel_noise)  # dynamic binarization
                 if lr_at is not None:
-                    _set_lr(optimizer, lr_at(steps_done))
-                sums.append(step(x.to(dtype), kl_weight=beta, free_bits=free_bits,
-                                 recon_weight=recon_weight))
+                    schedules.set_lr(optimizer, lr_at(steps_done))
+                terms = model_loss(model, x.to(dtype), beta, free_bits, recon_weight)
+                optimizer.zero_grad(set_to_none=True)
+                terms.loss.backward()
+                optimizer.step()
+                sums.append(torch.stack((terms.recon.detach().sum(), terms.kl.detach().sum())))
                 steps_done += 1
             seen = sum(min(bsz, n - first) for first in starts)
             recon, kl = (torch.stack(sums).sum(dim=0) / seen).tolist()  # the epoch's one sync
@@ -170,15 +142,23 @@ def train(
                 raise NonFiniteLossError(_non_finite_message(epoch, epochs, recon, kl, lr))
             history.append({"epoch": epoch, "loss": recon + kl, "recon": recon, "kl": kl,
                             "seconds": time.perf_counter() - start, "batch_size": bsz,
-                            "lr": optimizer.param_groups[0]["lr"], "kl_weight": beta,
-                            "backend": backend_used})
+                            "lr": optimizer.param_groups[0]["lr"], "kl_weight": beta})
             bar.set_postfix(loss=f"{recon + kl:.2f}", kl=f"{kl:.2f}")
             if on_epoch is not None:
                 model.eval()
                 on_epoch(model, history[-1])
-                model.train()
-    model.eval()
     return history
+
+
+@contextlib.contextmanager
+def _own_random_state(seed: int, device: torch.device) -> Iterator[None]:
+    """torch's global generators seeded with ``seed`` inside the block (the model's own noise:
+    the reparameterization, dropout) and restored afterwards, so training changes no random
+    draw the caller makes later."""
+    cuda = [device] if device.type == "cuda" else []
+    with torch.random.fork_rng(devices=cuda):
+        torch.manual_seed(seed)
+        yield
 
 
 def _batch_starts(batch_size: IntOrSchedule, epochs: int, n: int, drop_last: bool
@@ -191,14 +171,6 @@ def _batch_starts(batch_size: IntOrSchedule, epochs: int, n: int, drop_last: boo
         raise ValueError(f"batch_size {max(sizes)} with drop_last=True leaves no batch of "
                          f"the {n} images: lower the batch size")
     return starts
-
-
-def _cosine(lr: float, lr_final: float, total_steps: int) -> Callable[[int], float]:
-    """Step t -> the learning rate decayed from lr to lr_final along half a cosine."""
-    def lr_at(t: int) -> float:
-        frac = t / max(total_steps - 1, 1)
-        return lr_final + (lr - lr_final) * 0.5 * (1 + math.cos(math.pi * frac))
-    return lr_at
 
 
 def _non_finite_message(epoch: int, epochs: int, recon: float, kl: float, lr: float) -> str:
@@ -218,17 +190,16 @@ def _kl_weight_at(kl_weight: FloatOrSchedule, epoch: int) -> float:
     return float(beta)
 
 
-def _set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
-    for group in optimizer.param_groups:
-        group["lr"] = lr
-
-
 def _check_training_args(model, images, epochs, lr, lr_schedule, lr_final, kl_weight,
-                         free_bits, recon_weight, optimizer, backend) -> None:
+                         free_bits, recon_weight, init_output_bias, optimizer, seed) -> None:
     """Every argument checked before any work starts, each error saying what to pass."""
     check_vae_interface(model)
+    if next(iter(model.parameters()), None) is None:
+        raise ValueError(f"{type(model).__name__} has no parameters to train: build its "
+                         "encoder and decoder from nn.Module layers in __init__")
     require_positive_int(epochs, "epochs")
     lr = require_positive(lr, "lr")
+    require_int(seed, "seed", 0)
     if lr_schedule not in ("constant", "cosine"):
         raise ValueError(f"lr_schedule must be 'constant' or 'cosine', got {lr_schedule!r}")
     if isinstance(lr_final, bool) or not isinstance(lr_final, int | float) or not (
@@ -236,10 +207,12 @@ def _check_training_args(model, images, epochs, lr, lr_schedule, lr_final, kl_we
         raise ValueError(f"lr_final (the cosine schedule's last learning rate) must be a number "
                          f"from 0 to lr = {lr:g}, got {lr_final!r}")
     check_loss_weights(1.0 if callable(kl_weight) else kl_weight, free_bits, recon_weight)
+    if init_output_bias and not callable(getattr(model, "init_output_bias", None)):
+        raise ValueError("init_output_bias=True needs a model with an init_output_bias("
+                         "mean_image) method, as vaelab.vae.VAE has; "
+                         f"{type(model).__name__} has none: leave init_output_bias off (False)")
     if optimizer is not None and not isinstance(optimizer, torch.optim.Optimizer):
         raise TypeError(f"optimizer must be a torch.optim.Optimizer or None, got {optimizer!r}")
-    if backend not in BACKENDS:
-        raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
     check_training_data(model, images)
 
 
@@ -317,32 +290,33 @@ def train_or_load(
 ) -> tuple[VAE, list[dict], bool]:
     """Train init_model(model_config, seed) with train(**train_config), or reuse a checkpoint.
 
-    The checkpoint is keyed by both configurations and a fingerprint of the exact images; it
-    is reused only when all match and VAELAB_TRAIN_FRESH is not set. A cache folder that
-    cannot be written is reported (a warning) before training, and the trained model is
-    returned all the same. Returns (model on the CPU, in evaluation mode; history; reused).
+    The checkpoint is keyed by both configurations, the model's architecture (its layers, as
+    printed) and a fingerprint of the exact images; it is reused only when all match and
+    VAELAB_TRAIN_FRESH is not set. A cache folder that cannot be written is reported (a
+    warning) before training, and the trained model is returned all the same. Returns (model
+    on the CPU, in evaluation mode; history; reused).
     """
-    config = {"model": model_config, "train": train_config,
+    model = init_model(model_config, seed=train_config.get("seed", 0))
+    config = {"model": model_config, "architecture": repr(model), "train": train_config,
               "data": data_fingerprint(images)}
     folder = Path(cache_dir or default_checkpoint_dir())
     path = folder / f"vae-{config_key(config)}.pt"
     if not fresh_training_required() and path.is_file():
         try:
             state = load_checkpoint(path, config)
-            model = init_model(model_config)
             model.load_state_dict(state["state_dict"])
             return model.eval(), list(state["history"]), True
         except (CheckpointError, RuntimeError):
             pass  # an unusable cached file is simply trained again and overwritten
     try:
-        check_writable(folder)
+        check_output_dir(folder, "point VAELAB_CHECKPOINT_DIR (or cache_dir) at a writable folder")
         writable = True
-    except CheckpointError as err:
-        warnings.warn(f"{err}; training anyway, the model will not be cached", stacklevel=2)
+    except OutputPathError as err:
+        warnings.warn(f"cannot cache checkpoints: {err}; training anyway, the model will not "
+                      "be cached", stacklevel=2)
         writable = False
-    model = init_model(model_config, seed=train_config.get("seed", 0))
     history = train(model, images, progress=progress, on_epoch=on_epoch, **train_config)
-    model.cpu()
+    model.cpu().eval()
     if writable:
         try:
             save_checkpoint(path, config, {"state_dict": model.state_dict(), "history": history})

@@ -13,7 +13,8 @@ and a ``likelihood`` attribute trains (``vaelab.training.train``) and is scored
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+from collections.abc import Iterator, Sequence
 from typing import NamedTuple
 
 import torch
@@ -25,7 +26,7 @@ from vaelab.kl import gaussian_kl_standard_normal
 from vaelab.validation import require_positive_int
 
 __all__ = ["VAE", "LossTerms", "vae_loss", "model_loss", "reparameterize", "check_vae_interface",
-           "check_loss_weights"]
+           "check_loss_weights", "mode_kept"]
 
 ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh}
 
@@ -72,7 +73,6 @@ class VAE(nn.Module):
             if net is not None and not isinstance(net, nn.Module):
                 raise TypeError(f"{name} must be a torch.nn.Module, got {type(net).__name__}")
         d, h = self.latent_dim, self.hidden
-        self.default_mlp = encoder is None and decoder is None  # what vaelab.fastcpu knows
         # Built in this order (encoder, then decoder) so that a seed gives the same weights.
         if encoder is None:
             encoder = nn.Sequential(
@@ -202,6 +202,18 @@ def check_vae_interface(model: object) -> nn.Module:
         )
     check_likelihood(model.likelihood)
     return model
+
+
+@contextlib.contextmanager
+def mode_kept(model: nn.Module) -> Iterator[nn.Module]:
+    """Inside the block the caller may switch ``model`` between train() and eval(); afterwards
+    every submodule is back in the mode it had (dropout, batch norm), even after an error."""
+    modes = [(module, module.training) for module in model.modules()]
+    try:
+        yield model
+    finally:
+        for module, training in modes:
+            module.training = training
 
 
 def check_loss_weights(kl_weight: float, free_bits: float, recon_weight: float) -> None:

@@ -40,30 +40,49 @@ def _number(value: object, name: str, what: str) -> float:
     return float(x)
 
 
-def as_finite_array(values: Sequence[float] | np.ndarray, name: str = "data") -> np.ndarray:
-    """Return ``values`` as a non-empty 1-D float array, or raise ``ValueError``/``TypeError``."""
+def as_array(values: object, name: str, *, ndim: int | None = None, finite: bool = True
+             ) -> np.ndarray:
+    """``values`` as a float64 NumPy array of real numbers: the one coercer of the package.
+
+    Accepts Python numbers and (nested) sequences of them, NumPy arrays and torch tensors
+    (detached, copied to the CPU). Refuses, with ``InputTypeError``, what is not real numbers:
+    bools (True would silently count as 1), strings, None, complex numbers, ragged lists.
+    ndim: the number of dimensions required; finite=True also refuses NaN and infinities.
+    """
+    if hasattr(values, "detach") and hasattr(values, "cpu"):  # a torch tensor
+        values = values.detach().cpu().numpy()
     try:
         raw = np.asarray(values)
     except ValueError:  # ragged nested lists
-        raise ValueError(f"{name} must be a 1-D sequence of numbers, got {values!r}") from None
+        raise InputTypeError(f"{name} must be real numbers, got a ragged sequence {values!r}"
+                             ) from None
     if raw.dtype == bool:
-        raise InputTypeError(f"{name} must be numbers, got booleans; pass the observations as "
-                        "numbers (True/False would silently count as 1/0)")
+        raise InputTypeError(f"{name} must be real numbers, got booleans; True/False would "
+                             "silently count as 1/0")
     # Object arrays hold mixed Python objects: numbers pass, None (cast to NaN) does not.
-    numeric = raw.dtype.kind in "iuf" or (raw.dtype.kind == "O" and all(
-        isinstance(v, numbers.Real) and not isinstance(v, bool) for v in raw.ravel()))
+    numeric = raw.dtype.kind in "iuf" or (raw.dtype.kind == "O" and raw.size > 0 and all(
+        isinstance(v, numbers.Real) and not isinstance(v, bool | np.bool_) for v in raw.ravel()))
     if not numeric:
-        raise InputTypeError(f"{name} must be a sequence of real numbers, got {values!r}")
-    arr = raw.astype(float)
+        raise InputTypeError(f"{name} must be real numbers, got {values!r}")
+    arr = raw.astype(np.float64)
+    if ndim is not None and arr.ndim != ndim:
+        raise ValueError(f"{name} must have {ndim} dimension(s), got shape {arr.shape}")
+    if finite and not np.all(np.isfinite(arr)):
+        bad = arr[~np.isfinite(arr)].flat[0]
+        raise ValueError(f"{name} contains a non-finite value ({bad}); pass finite numbers")
+    return arr
+
+
+def as_finite_array(values: Sequence[float] | np.ndarray, name: str = "data") -> np.ndarray:
+    """Return ``values`` as a non-empty 1-D float array of finite numbers (a scalar becomes one
+    observation), or raise ``ValueError``/``TypeError``."""
+    arr = as_array(values, name)
     if arr.ndim == 0:
         arr = arr.reshape(1)
     if arr.ndim != 1:
         raise ValueError(f"{name} must be a 1-D sequence of numbers, got shape {arr.shape}")
     if arr.size == 0:
         raise ValueError(f"{name} is empty: pass at least one observation")
-    if not np.all(np.isfinite(arr)):
-        bad = arr[~np.isfinite(arr)][0]
-        raise ValueError(f"{name} contains a non-finite value ({bad}); remove or fix it")
     return arr
 
 

@@ -3,7 +3,7 @@
 Notebook 01 (Gaussian, newborn weights): 1.1 write the log-likelihood,
 1.2 compute the MLE. Notebook 02 (Poisson, car counts): 2.1 a model with a
 sampler, 2.2 its parameter, 2.3 the MLE of lambda, 2.4 ln p(x | lambda_MLE).
-Each check compares with vaelab.likelihoods and recognises the common mistakes.
+Each check compares with vaelab.mle and recognises the common mistakes.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import numpy as np
 
 from vaelab.distributions import LOG_2PI
 from vaelab.exercises.core import call_student, fail, passed, reveal
-from vaelab.likelihoods import (
+from vaelab.mle import (
     gaussian_log_likelihood,
     gaussian_mle,
     poisson_log_likelihood,
@@ -96,7 +96,7 @@ def check_gaussian_log_likelihood(func: Callable[[np.ndarray, float, float], flo
             fail(ex, where, "That is the likelihood itself; take the log (a sum of log-densities).")
         fail(ex, where, "Write ln N(x | mu, sigma) = -1/2 ln(2 pi) - ln sigma - "
              "(x - mu)^2 / (2 sigma^2) and sum it over the observations.")
-    passed(ex, "Your log-likelihood matches vaelab.likelihoods.gaussian_log_likelihood.")
+    passed(ex, "Your log-likelihood matches vaelab.mle.gaussian_log_likelihood.")
 
 
 def check_gaussian_mle(

@@ -17,9 +17,9 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from scipy import stats
 
-from vaelab.likelihoods import (
-    gaussian_log_density,
+from vaelab.mle import (
     gaussian_log_likelihood,
+    gaussian_log_pdf,
     gaussian_mle,
     poisson_log_likelihood,
     poisson_log_pmf,
@@ -178,8 +178,8 @@ def plot_gaussian_density(
     grid = np.linspace(*_range(x_range, "x_range"), 400)
     ylim = _top(ylim, "ylim")
     fig, ax = _axes(ax, (7.0, 3.6))
-    density = np.exp(gaussian_log_density(grid, mu, sigma))
-    at_data = np.exp(gaussian_log_density(data, mu, sigma))
+    density = np.exp(gaussian_log_pdf(grid, mu, sigma))
+    at_data = np.exp(gaussian_log_pdf(data, mu, sigma))
     ax.plot(grid, density, color="C0", label="N(x | mu, sigma)", gid="density")
     ax.vlines(data, 0.0, at_data, colors="C3", lw=1.5, gid="data-stems")
     ax.plot(data, at_data, "o", color="C3", label="data: p(x_i | mu, sigma)", gid="data-density")
@@ -205,8 +205,8 @@ def update_gaussian_density(
     data = as_finite_array(x, "x")
     curve = artist_by_gid(ax, "density")
     grid = curve.get_xdata()
-    curve.set_ydata(np.exp(gaussian_log_density(grid, mu, sigma)))
-    at_data = np.exp(gaussian_log_density(data, mu, sigma))
+    curve.set_ydata(np.exp(gaussian_log_pdf(grid, mu, sigma)))
+    at_data = np.exp(gaussian_log_pdf(data, mu, sigma))
     artist_by_gid(ax, "data-density").set_data(data, at_data)
     artist_by_gid(ax, "data-stems").set_segments(
         [np.array([[xi, 0.0], [xi, yi]]) for xi, yi in zip(data, at_data, strict=True)]

@@ -17,7 +17,7 @@ import torch
 from matplotlib.figure import Figure
 
 from vaelab.validation import (
-    InputTypeError,
+    as_array,
     require_int,
     require_positive,
     require_positive_int,
@@ -27,10 +27,7 @@ SIDE = 28  # MNIST images are 28 x 28
 
 
 def _np(images: torch.Tensor | np.ndarray) -> np.ndarray:
-    arr = images.detach().cpu().numpy() if isinstance(images, torch.Tensor) else np.asarray(images)
-    if arr.dtype.kind not in "iuf":
-        raise InputTypeError(f"images must be numbers, got dtype {arr.dtype}")
-    return arr.astype(np.float32)
+    return as_array(images, "images", finite=False).astype(np.float32)
 
 
 def _pixels(images: torch.Tensor | np.ndarray) -> np.ndarray:
@@ -79,16 +76,6 @@ def plot_digit_rows(rows: Sequence[torch.Tensor | np.ndarray], titles: Sequence[
                              layout="constrained", squeeze=False)
     for ax, images, title in zip(axes[:, 0], rows, titles, strict=True):
         _show(ax, tile(images, ncols), title)
-    return fig
-
-
-def plot_digit_grid(images: torch.Tensor | np.ndarray, ncols: int = 10, title: str = "",
-                    width: float = 6.0) -> Figure:
-    """A grid of digits, ncols per row."""
-    picture = tile(images, ncols)
-    fig, ax = plt.subplots(figsize=(width, width * picture.shape[0] / picture.shape[1] + 0.3),
-                           layout="constrained")
-    _show(ax, picture, title)
     return fig
 
 

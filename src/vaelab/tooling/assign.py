@@ -32,7 +32,8 @@ from pathlib import Path
 import nbformat
 from nbformat import NotebookNode
 
-from vaelab.tooling.nbio import NotebookInputError, notebook_text, read_notebook, write_text_atomic
+from vaelab.files import write_text_atomic
+from vaelab.tooling.nbio import NotebookInputError, notebook_text, read_notebook
 from vaelab.tooling.student import (
     BEGIN,
     END,

@@ -55,15 +55,8 @@ from nbclient.exceptions import CellExecutionError
 from nbformat import NotebookNode
 from traitlets import default
 
-from vaelab.tooling.nbio import (
-    NotebookInputError,
-    OutputPathError,
-    check_output_dir,
-    check_writable_file,
-    notebook_text,
-    read_notebook,
-    write_text_atomic,
-)
+from vaelab.files import OutputPathError, check_output_dir, check_output_file, write_text_atomic
+from vaelab.tooling.nbio import NotebookInputError, notebook_text, read_notebook
 
 DEFAULT_TIMEOUT = 600
 KERNEL_NAME = "python3"
@@ -251,12 +244,12 @@ def _check_destinations(args: argparse.Namespace, paths: Sequence[Path]) -> list
     try:
         if args.in_place:
             for path in paths:
-                check_writable_file(path)
+                check_output_file(path)
         else:
             out = check_output_dir(args.out)
             for path in paths:
                 for name in (path.name, f"{path.stem}.html"):
-                    check_writable_file(out / name)
+                    check_output_file(out / name)
     except OutputPathError as exc:
         return [str(exc)]
     return []

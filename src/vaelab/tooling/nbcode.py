@@ -77,15 +77,3 @@ def called_names(nb: NotebookNode) -> list[set[str]]:
                     names.add(f"{full}.{rest}" if rest else full)
         result.append(names)
     return result
-
-
-def calls_into(names: set[str], module: str) -> bool:
-    """Whether any of ``names`` is in ``module`` or below (``vaelab.exercises`` matches
-    ``vaelab.exercises.mle.check_gaussian_mle``)."""
-    # A str would be read letter by letter and match a one-letter module: refuse it.
-    if isinstance(names, str) or not all(isinstance(n, str) for n in names):
-        raise TypeError(f"names must be a set of qualified names (str), as called_names gives, "
-                        f"got {names!r}")
-    if not isinstance(module, str) or not module:
-        raise TypeError(f"module must be a dotted module name (str), got {module!r}")
-    return any(n == module or n.startswith(module + ".") for n in names)

@@ -68,11 +68,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from vaelab.checkpoints import CheckpointError, check_writable, load_checkpoint, save_checkpoint
+from vaelab.checkpoints import CheckpointError, load_checkpoint, save_checkpoint
 from vaelab.devices import choose_device
 from vaelab.evaluation import evaluate, iw_log_likelihood
+from vaelab.files import check_output_dir, check_output_file, write_text_atomic
 from vaelab.mnist import MnistError, binarized_test_set, load_mnist
-from vaelab.tooling.nbio import write_text_atomic
 from vaelab.training import train
 from vaelab.vae import VAE
 
@@ -289,8 +289,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     run_dir = Path(args.run_dir)
     ckpt = run_dir / CHECKPOINT_NAME
     results_path = Path(args.results) if args.results else run_dir / "results.json"
-    check_writable(run_dir)  # before hours of training, not after
-    check_writable(results_path.parent)
+    hint = "choose another --run-dir / --results"
+    check_output_dir(run_dir, hint)  # before hours of training, not after
+    check_output_file(ckpt, hint)
+    check_output_file(results_path, hint)
 
     train_u8, _ = load_mnist("train")
     if args.train_subset:
@@ -353,7 +355,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         history.append({
             "stage": stage, "epochs": epochs, "lr": lr, "seconds": seconds,
             "seconds_per_epoch": seconds / epochs, "train_loss_last_epoch": epoch_log[-1]["loss"],
-            "test_neg_elbo": elbo, "backend": epoch_log[-1]["backend"],
+            "test_neg_elbo": elbo,
         })
         print(f"stage {stage + 1}/{args.stages}: {epochs} epochs at lr {lr:.3e}, "
               f"train loss {epoch_log[-1]['loss']:.2f}, test -ELBO {elbo:.2f}, "

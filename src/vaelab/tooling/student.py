@@ -48,12 +48,8 @@ from pathlib import Path
 
 from nbformat import NotebookNode
 
-from vaelab.tooling.nbio import (
-    NotebookInputError,
-    notebook_text,
-    read_notebook,
-    write_text_atomic,
-)
+from vaelab.files import write_text_atomic
+from vaelab.tooling.nbio import NotebookInputError, notebook_text, read_notebook
 
 BEGIN = "### BEGIN SOLUTION"
 END = "### END SOLUTION"

@@ -23,7 +23,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from PIL import Image as PILImage
 
-from vaelab.likelihoods import gaussian_mle, poisson_mle
+from vaelab.mle import gaussian_mle, poisson_mle
 from vaelab.plots.likelihood import (
     POISSON_LAMBDA_RANGE,
     artist_by_gid,
@@ -48,13 +48,6 @@ GAUSSIAN_SIGMA_RANGE = (300.0, 2000.0)
 
 # Low resolution keeps a PNG render (the cost of one slider step) to tens of ms.
 _DPI = 80
-
-
-def figure_png(fig: Figure) -> bytes:
-    """The whole figure rendered to PNG bytes (Agg, no pyplot)."""
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=_DPI)
-    return buffer.getvalue()
 
 
 class BlitRenderer:

@@ -14,12 +14,13 @@ from typing import NamedTuple
 import numpy as np
 from scipy import optimize, special, stats
 
-from vaelab.distributions import LOG_2PI
+from vaelab.distributions import gaussian_log_density
 from vaelab.validation import (
-    InputTypeError,
+    as_array,
     as_counts,
     as_finite_array,
     require_finite,
+    require_generator,
     require_positive,
     require_positive_int,
 )
@@ -49,18 +50,9 @@ class NatRegion(NamedTuple):
 
 def _params(value: ArrayLike, name: str, positive: bool) -> np.ndarray:
     """A parameter (scalar or grid) as a float array, checked finite (and > 0)."""
-    try:
-        raw = np.asarray(value)
-    except ValueError:  # ragged nested lists
-        raise ValueError(f"{name} must be a number or an array of numbers, got {value!r}") from None
-    # Only real numbers: True would count as 1 and "3" as 3 without a word.
-    if raw.dtype.kind not in "iuf":
-        raise InputTypeError(f"{name} must be a number or an array of numbers, got {value!r}")
-    arr = raw.astype(float)
+    arr = as_array(value, name)
     if arr.size == 0:
         raise ValueError(f"{name} is empty: pass at least one value")
-    if not np.all(np.isfinite(arr)):
-        raise ValueError(f"{name} must be finite, got {arr[~np.isfinite(arr)].flat[0]}")
     if positive and np.any(arr <= 0):
         raise ValueError(
             f"{name} must be > 0, got {arr[arr <= 0].flat[0]:g}; "
@@ -78,15 +70,6 @@ def _broadcast(a: np.ndarray, b: np.ndarray, name_a: str, name_b: str) -> None:
                          f"{a.shape} and {b.shape}; use np.meshgrid for a surface") from None
 
 
-def _require_generator(rng: np.random.Generator) -> np.random.Generator:
-    if not isinstance(rng, np.random.Generator):
-        raise ValueError(
-            "rng must be a numpy.random.Generator (for example seed_everything(0) or "
-            f"np.random.default_rng(0)), got {type(rng).__name__}"
-        )
-    return rng
-
-
 def _scalar_or_array(arr: np.ndarray) -> float | np.ndarray:
     return float(arr) if arr.ndim == 0 else arr
 
@@ -94,7 +77,7 @@ def _scalar_or_array(arr: np.ndarray) -> float | np.ndarray:
 # ----------------------------------------------------------------------------- Gaussian
 
 
-def gaussian_log_density(x: ArrayLike, mu: ArrayLike, sigma: ArrayLike) -> np.ndarray:
+def gaussian_log_pdf(x: ArrayLike, mu: ArrayLike, sigma: ArrayLike) -> np.ndarray:
     """ln N(x_i | mu, sigma) for each observation.
 
     x: shape (n,). mu, sigma: scalars or arrays broadcastable to a shape P.
@@ -104,9 +87,7 @@ def gaussian_log_density(x: ArrayLike, mu: ArrayLike, sigma: ArrayLike) -> np.nd
     m = _params(mu, "mu", positive=False)
     s = _params(sigma, "sigma", positive=True)
     _broadcast(m, s, "mu", "sigma")
-    m, s = m[..., None], s[..., None]
-    z = (data - m) / s
-    return -0.5 * LOG_2PI - np.log(s) - 0.5 * z * z
+    return gaussian_log_density(data, m[..., None], 2.0 * np.log(s[..., None]))
 
 
 def gaussian_log_likelihood(
@@ -117,7 +98,7 @@ def gaussian_log_likelihood(
     x: shape (n,). mu, sigma: scalars (returns a float) or arrays broadcastable to
     a shape P (returns shape P, e.g. a surface over a parameter grid).
     """
-    return _scalar_or_array(gaussian_log_density(x, mu, sigma).sum(axis=-1))
+    return _scalar_or_array(gaussian_log_pdf(x, mu, sigma).sum(axis=-1))
 
 
 def gaussian_mle(x: ArrayLike) -> GaussianParams:
@@ -255,7 +236,7 @@ def sample_gaussian(mu: float, sigma: float, n: int, rng: np.random.Generator) -
     m = require_finite(mu, "mu")
     s = require_positive(sigma, "sigma")
     size = require_positive_int(n, "n")
-    return _require_generator(rng).normal(m, s, size=size)
+    return require_generator(rng).normal(m, s, size=size)
 
 
 # ----------------------------------------------------------------------------- Poisson
@@ -292,7 +273,7 @@ def sample_poisson(lam: float, n: int, rng: np.random.Generator) -> np.ndarray:
     """n new counts x ~ Poisson(lambda) from ``rng``; shape (n,), dtype int64."""
     rate = require_positive(lam, "lambda")
     size = require_positive_int(n, "n")
-    return _require_generator(rng).poisson(rate, size=size).astype(np.int64)
+    return require_generator(rng).poisson(rate, size=size).astype(np.int64)
 
 
 def poisson_lr_interval(
