@@ -93,6 +93,46 @@ def test_otter_master_has_a_config_and_one_question_per_exercise():
     assert all("nbgrader" not in c.metadata for c in nb.cells)
 
 
+def _stepped() -> nbformat.NotebookNode:
+    """An exercise graded in steps: three check cells calling the same check, then code."""
+    nb = _nb()
+    nb.cells[3] = new_code_cell("from checks import check_step\n\ncheck_step(add, 1)")
+    nb.cells[4:4] = [new_code_cell("check_step(add, 2)"), new_code_cell("check_step(add, 3)")]
+    return nb  # cells: 1 exercise, 3-5 checks, 6 print(1)
+
+
+def test_an_exercise_graded_in_steps_has_one_graded_cell_per_step():
+    nb = _stepped()
+    (exercise,) = assign.find_exercises(nb)
+    assert assign.check_cell_indices(nb, exercise) == [3, 4, 5]
+    meta = assign.with_grader_metadata(nb)
+    ids = [meta.cells[i].metadata.nbgrader["grade_id"] for i in (3, 4, 5)]
+    assert ids == ["check_1_1", "check_1_1_2", "check_1_1_3"]
+    assert all(meta.cells[i].metadata.nbgrader["points"] == assign.POINTS for i in (3, 4, 5))
+    assert "nbgrader" not in meta.cells[6].metadata  # print(1): not a check
+
+
+def test_a_cell_after_the_check_is_a_step_only_if_it_is_the_same_call_alone():
+    nb = _stepped()
+    nb.cells[5].source = "check_step(add, 3)\nprint('more')"  # not the call alone
+    nb.cells[4].source = "other_check(add, 2)"  # another function
+    (exercise,) = assign.find_exercises(nb)
+    assert assign.check_cell_indices(nb, exercise) == [3]
+    nb.cells[4] = new_markdown_cell("prose ends the steps")
+    nb.cells[5].source = "check_step(add, 3)"
+    assert assign.check_cell_indices(nb, exercise) == [3]
+
+
+def test_otter_question_of_an_exercise_in_steps_has_one_test_per_step():
+    nb = assign.for_otter(assign.with_grader_metadata(_stepped()))
+    sources = [c.source for c in nb.cells]
+    start = sources.index("# BEGIN QUESTION\nname: q1_1\npoints: 3")
+    tests = sources[sources.index("# BEGIN TESTS", start) + 1:sources.index("# END TESTS", start)]
+    assert [t.startswith("# HIDDEN") for t in tests] == [True] * 3
+    assert ["check_step(add, 1)" in tests[0], "check_step(add, 2)" in tests[1],
+            "check_step(add, 3)" in tests[2]] == [True] * 3
+
+
 def test_answer_strings_are_the_values_and_the_solution_lines():
     nb = _nb()
     assert assign.answer_strings(nb) == {"1.1": ["return a + b"]}

@@ -7,7 +7,9 @@ One source of truth: the ``### BEGIN SOLUTION`` regions and the ``# Exercise N.M
 lines that ``vaelab.tooling.student`` reads. From them this module derives
 
 - nbgrader cell metadata: the exercise cell is a solution cell, the check cell after it
-  (the next code cell) a locked, graded test cell worth ``POINTS`` point. The masters carry
+  (the next code cell) a locked, graded test cell worth ``POINTS`` point; so is each code
+  cell right after it that is the same call alone (an exercise graded in steps, such as
+  notebook 06's tiers: one cell and one point per step). The masters carry
   it (``--metadata`` writes it; ``metadata_problems`` is the test that it still agrees with
   the markers), so nbgrader takes a master as it is;
 - ``OUT/student/`` and ``OUT/instructor/`` as ``make student`` writes them;
@@ -24,6 +26,7 @@ with ``VAELAB_GRADING=1`` so that the checks' feedback never shows an expected v
 from __future__ import annotations
 
 import argparse
+import ast
 import copy
 import sys
 from collections.abc import Sequence
@@ -101,6 +104,49 @@ def check_cell_index(nb: NotebookNode, exercise: Exercise) -> int | None:
     return None
 
 
+def check_cell_indices(nb: NotebookNode, exercise: Exercise) -> list[int]:
+    """All check cells of ``exercise``: its check cell, and the code cells right after it
+    that call the same function (an exercise graded in steps, one cell and point each, such
+    as notebook 06's tiers); empty if it has no check cell."""
+    first = check_cell_index(nb, exercise)
+    if first is None:
+        return []
+    called = _last_call(nb.cells[first].source)
+    found = [first]
+    for cell in nb.cells[first + 1:]:
+        if called is None or cell.cell_type != "code" or _only_call(cell.source) != called:
+            break
+        found.append(found[-1] + 1)
+    return found
+
+
+def _last_call(source: str) -> str | None:
+    """The name a cell's last statement calls, if that statement is a call (``f(...)``)."""
+    try:
+        body = ast.parse(source).body
+    except SyntaxError:
+        return None
+    last = body[-1] if body else None
+    if isinstance(last, ast.Expr) and isinstance(last.value, ast.Call):
+        return ast.unparse(last.value.func)
+    return None
+
+
+def _only_call(source: str) -> str | None:
+    """The name a cell calls if the cell is that one call, else None."""
+    try:
+        body = ast.parse(source).body
+    except SyntaxError:
+        return None
+    return _last_call(source) if len(body) == 1 else None
+
+
+def check_grade_id(exercise: Exercise, step: int) -> str:
+    """nbgrader's id of an exercise's check cell number ``step`` (0-based): ``check_6_1``,
+    then ``check_6_1_2``, ``check_6_1_3`` for the cells after it."""
+    return grade_id(exercise, "check") + (f"_{step + 1}" if step else "")
+
+
 def expected_metadata(nb: NotebookNode, name: str = "notebook") -> dict[int, dict]:
     """The nbgrader metadata each cell must carry, by cell index; other cells carry none.
 
@@ -109,19 +155,20 @@ def expected_metadata(nb: NotebookNode, name: str = "notebook") -> dict[int, dic
     """
     wanted: dict[int, dict] = {}
     for exercise in find_exercises(nb, name):
-        check = check_cell_index(nb, exercise)
-        if check is None:
+        checks = check_cell_indices(nb, exercise)
+        if not checks:
             raise ValueError(f"{name}, cell {exercise.cell_index} (Exercise {exercise.id}): "
                              "no check cell after the exercise; add one calling its check")
         wanted[exercise.cell_index] = {
             "grade": False, "grade_id": grade_id(exercise, "exercise"), "locked": False,
             "schema_version": SCHEMA_VERSION, "solution": True, "task": False,
         }
-        wanted[check] = {
-            "grade": True, "grade_id": grade_id(exercise, "check"), "locked": True,
-            "points": POINTS, "schema_version": SCHEMA_VERSION, "solution": False,
-            "task": False,
-        }
+        for step, check in enumerate(checks):
+            wanted[check] = {
+                "grade": True, "grade_id": check_grade_id(exercise, step), "locked": True,
+                "points": POINTS, "schema_version": SCHEMA_VERSION, "solution": False,
+                "task": False,
+            }
     return wanted
 
 
@@ -181,15 +228,19 @@ def for_otter(nb: NotebookNode, name: str = "notebook") -> NotebookNode:
             line.replace(BEGIN, "# BEGIN SOLUTION").replace(END, "# END SOLUTION")
             for line in cell.source.split("\n"))
         # otter compares a test's output with the master's (none): the check runs silently.
-        check = nb.cells[check_cell_index(nb, exercise)].source.strip().split("\n")
-        test = nbformat.v4.new_code_cell(
+        # One test per check cell; otter shares the question's points among them.
+        checks = check_cell_indices(nb, exercise)
+        tests = [nbformat.v4.new_code_cell(
             "# HIDDEN\nimport contextlib\nimport io\n\n"
             "with contextlib.redirect_stdout(io.StringIO()):\n"
-            + "\n".join(f"    {line}" if line.strip() else "" for line in check))
+            + "\n".join(f"    {line}" if line.strip() else ""
+                        for line in nb.cells[check].source.strip().split("\n")))
+            for check in checks]
         cells += [
-            raw(f"# BEGIN QUESTION\nname: q{exercise.id.replace('.', '_')}\npoints: {POINTS}"),
+            raw(f"# BEGIN QUESTION\nname: q{exercise.id.replace('.', '_')}\n"
+                f"points: {POINTS * len(checks)}"),
             raw("# BEGIN SOLUTION"), cell, raw("# END SOLUTION"),
-            raw("# BEGIN TESTS"), test, raw("# END TESTS"), raw("# END QUESTION"),
+            raw("# BEGIN TESTS"), *tests, raw("# END TESTS"), raw("# END QUESTION"),
         ]
     out = copy.deepcopy(src)
     out.cells = cells

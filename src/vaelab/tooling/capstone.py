@@ -1,0 +1,169 @@
+"""`make capstone`: the numbers behind notebook 06's tiers, measured on this machine.
+
+    python -m vaelab.tooling.capstone [--seeds 3] [--out build/capstone.json]
+
+Grades, as the graders do (``vaelab.capstone.grade``: cost, training, score), two
+submissions with each of ``--seeds`` seeds: the master notebook's worked model and plan
+(exercise 6.1 of ``notebooks/06_your_own_vae.ipynb``, read from the master, since the package
+holds no answer), and notebook 04's MLP with ``capstone.MLP_PLAN`` (the whole budget).
+For each it prints the cost in MLP epochs, the training time, the NLL and negative ELBO on
+the score images, the tier and the seconds the grade took; then, on the seed-0 models, how
+much the score moves with the importance samples' seed and with the test binarization's
+seed (k and the images fixed), against the gaps between the tier thresholds. Each line that
+checks a threshold prints PASS or MISS; a MISS does not fail the command.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import json
+import platform
+import statistics
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from vaelab import budget, capstone, evaluation
+from vaelab.files import write_text_atomic
+from vaelab.mnist import binarized_test_set
+from vaelab.tooling.bench import cpu_model
+from vaelab.tooling.nbio import read_notebook
+from vaelab.tooling.student import find_exercises
+
+MASTER = Path(__file__).resolve().parents[3] / "notebooks" / "06_your_own_vae.ipynb"
+EXERCISE = "6.1"
+
+
+def master_submission(path: Path = MASTER) -> tuple[Callable[[], nn.Module], dict]:
+    """(MyVAE, PLAN) as the master notebook's exercise cell defines them: the notebook's
+    import-only cells run first, then that cell, in a namespace of their own."""
+    nb = read_notebook(path)
+    exercise = next((e for e in find_exercises(nb, str(path)) if e.id == EXERCISE), None)
+    if exercise is None:
+        raise ValueError(f"{path}: no Exercise {EXERCISE} (the capstone's model and plan)")
+    namespace: dict[str, Any] = {"__name__": "__capstone__"}
+    for cell in nb.cells[: exercise.cell_index]:
+        if cell.cell_type == "code" and _imports_only(cell.source):
+            exec(compile(cell.source, str(path), "exec"), namespace)  # noqa: S102
+    exec(compile(nb.cells[exercise.cell_index].source, str(path), "exec"), namespace)  # noqa: S102
+    return namespace["MyVAE"], namespace["PLAN"]
+
+
+def _imports_only(source: str) -> bool:
+    try:
+        body = ast.parse(source).body
+    except SyntaxError:
+        return False
+    return bool(body) and all(isinstance(n, ast.Import | ast.ImportFrom) for n in body)
+
+
+def _spread(values: Sequence[float]) -> float:
+    return max(values) - min(values)
+
+
+def measure(seeds: int = 3, path: Path = MASTER, log: Callable[[str], None] = print) -> dict:
+    """Everything the module docstring lists, as a dict (also printed through ``log``)."""
+    submissions = {"reference": master_submission(path), "mlp": (budget.mlp, capstone.MLP_PLAN)}
+    train_images, _ = capstone.load_data(0)
+    log(f"{cpu_model()}, {torch.get_num_threads()} threads, torch {torch.__version__}; "
+        f"budget {capstone.BUDGET} MLP epochs, score -L_{capstone.SCORE_SAMPLES} on "
+        f"{capstone.SCORE_IMAGES} test images")
+    runs: dict[str, list[dict]] = {name: [] for name in submissions}
+    models: dict[str, nn.Module] = {}
+    for seed in range(seeds):
+        score_images = capstone.load_data(seed)[1]
+        for name, (factory, plan) in submissions.items():
+            start = time.perf_counter()
+            result = capstone.grade(factory, plan, train_images, score_images, seed=seed)
+            seconds = time.perf_counter() - start
+            if seed == 0:
+                models[name] = result.model
+            row = {"seed": seed, "tier": result.tier, "problem": result.problem,
+                   "cost_mlp_epochs": result.cost and result.cost.mlp_epochs,
+                   "mlp_epoch_seconds_one_core": result.cost and result.cost.mlp_epoch_seconds,
+                   "train_seconds": result.train_seconds, "nll": result.nll,
+                   "neg_elbo": result.neg_elbo, "grade_seconds": seconds,
+                   "seconds_per_epoch": result.train_seconds / len(result.history)
+                   if result.history else None}
+            runs[name].append(row)
+            log(f"{name:9s} seed {seed}: tier {result.tier}, cost {row['cost_mlp_epochs'] or 0:.1f} "
+                f"MLP epochs, trained in {result.train_seconds or 0:.0f} s, NLL "
+                f"{result.nll or float('nan'):.2f}, -ELBO {result.neg_elbo or float('nan'):.2f}; "
+                f"grade took {seconds:.0f} s" + (f" ({result.problem})" if result.problem else ""))
+    noise = {}
+    score0 = capstone.load_data(0)[1]
+    for name, model in models.items():
+        if model is None:
+            continue
+        by_sample_seed = [-evaluation.iw_log_likelihood(
+            model, score0, k=capstone.SCORE_SAMPLES, seed=s).double().mean().item()
+            for s in range(5)]
+        by_binarization = [-evaluation.iw_log_likelihood(
+            model, binarized_test_set(seed=s, progress=False)[0][: capstone.SCORE_IMAGES],
+            k=capstone.SCORE_SAMPLES, seed=0).double().mean().item() for s in range(5)]
+        noise[name] = {"importance_samples": by_sample_seed, "binarization": by_binarization}
+        log(f"{name:9s} NLL spread over 5 importance-sampling seeds "
+            f"{_spread(by_sample_seed):.2f}, over 5 test binarizations "
+            f"{_spread(by_binarization):.2f} nats")
+    checks = _threshold_checks(runs, noise, log)
+    return {"machine": {"cpu": cpu_model(), "threads": torch.get_num_threads(),
+                        "torch": torch.__version__, "python": platform.python_version()},
+            "budget": capstone.BUDGET, "tolerance": capstone.TOLERANCE,
+            "score_images": capstone.SCORE_IMAGES, "score_samples": capstone.SCORE_SAMPLES,
+            "tiers": [vars(t) for t in capstone.TIERS], "runs": runs, "noise": noise,
+            "checks": checks}
+
+
+def _threshold_checks(runs: dict[str, list[dict]], noise: dict, log: Callable[[str], None]
+                      ) -> dict[str, bool]:
+    tiers = {t.level: t.nll_below for t in capstone.TIERS}
+    top = max(tiers)
+    checks = {
+        "reference reaches the top tier with every seed":
+            all(r["tier"] == top for r in runs["reference"]),
+        "the MLP reaches tier 1 and no higher with every seed":
+            all(r["tier"] == 1 for r in runs["mlp"]),
+        "the MLP's plan costs the budget (within the tolerance)":
+            all(r["cost_mlp_epochs"] is not None
+                and r["cost_mlp_epochs"] <= capstone.BUDGET * capstone.TOLERANCE
+                for r in runs["mlp"]),
+    }
+    gaps = [a - b for a, b in zip(list(tiers.values())[1:], list(tiers.values())[2:],
+                                  strict=False) if a is not None and b is not None]
+    widest_noise = max((_spread(v) for n in noise.values() for v in n.values()), default=0.0)
+    if gaps:
+        checks["score noise (samples, binarization) below a fifth of the tier gap"] = (
+            widest_noise < min(gaps) / 5)
+    for text, ok in checks.items():
+        log(f"{'PASS' if ok else 'MISS'}  {text}")
+    nlls = {name: [r["nll"] for r in rows if r["nll"] is not None] for name, rows in runs.items()}
+    for name, values in nlls.items():
+        if values:
+            log(f"{name:9s} NLL over {len(values)} seeds: mean {statistics.mean(values):.2f}, "
+                f"min {min(values):.2f}, max {max(values):.2f}")
+    return checks
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m vaelab.tooling.capstone",
+                                     description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", type=int, default=3, help="seeds per submission (default 3)")
+    parser.add_argument("--notebook", type=Path, default=MASTER,
+                        help="the master notebook holding exercise 6.1")
+    parser.add_argument("--out", type=Path, default=Path("build/capstone.json"))
+    args = parser.parse_args(argv)
+    if args.seeds < 1:
+        parser.error("--seeds must be at least 1")
+    result = measure(args.seeds, args.notebook)
+    write_text_atomic(args.out, json.dumps(result, indent=2) + "\n")
+    print(f"written: {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
