@@ -15,7 +15,7 @@ export TQDM_DISABLE := 1
 NB_ENV := VAELAB_TRAIN_FRESH=1
 
 .PHONY: help venv run lab lab-masters test unit nbval student assign grader-metadata outputs \
-	bench reproduce e2e clean
+	bench capstone reproduce e2e clean
 
 help:
 	@echo "make run        execute every notebook into build/ (the committed notebooks are not touched)"
@@ -27,6 +27,7 @@ help:
 	@echo "make assign     build/student/, build/nbgrader/ (course folder), build/otter/ (otter master)"
 	@echo "make grader-metadata  rewrite the masters' nbgrader cell metadata from their markers"
 	@echo "make bench      training benchmark: prints a table, writes build/bench.json"
+	@echo "make capstone   notebook 06's numbers: its model and notebook 04's MLP graded (SEEDS=3)"
 	@echo "make reproduce  the IWAE paper's VAE baseline (STAGES=8 for the full protocol)"
 	@echo "make e2e        drive the notebooks in JupyterLab with headless Chromium"
 
@@ -79,6 +80,11 @@ grader-metadata: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) -m vaelab.tooling.bench --out build/bench.json
+
+# Notebook 06's numbers: the master's model and notebook 04's MLP graded with SEEDS seeds.
+SEEDS ?= 3
+capstone: $(STAMP)
+	$(PY) -m vaelab.tooling.capstone --seeds $(SEEDS) --out build/capstone.json
 
 # STAGES=8 is the full protocol (3280 epochs, a GPU job); REPRODUCE_ARGS passes more
 # options, e.g. REPRODUCE_ARGS="--threads 1 --test-subset 1000" on a CPU.

@@ -3,6 +3,7 @@
 import torch
 from torch import nn
 
+from vaelab.decoder_likelihoods import Bernoulli
 from vaelab.tooling.bench import StudentConvVAE
 from vaelab.vae import VAE
 
@@ -33,6 +34,35 @@ def small_model(seed: int = 0, **kwargs) -> VAE:
 def ConvVAE(latent_dim: int = 2) -> nn.Module:  # noqa: N802 - reads as the class it builds
     """The bench's student-style convolutional VAE on this file's 4 x 4 images (D = 16)."""
     return StudentConvVAE(latent_dim=latent_dim, side=4)
+
+
+def mnist_like(n: int, seed: int = 0) -> torch.Tensor:
+    """uint8 (n, 784): two blocky 'digits' (top half or bottom half bright) with grey noise,
+    shaped like MNIST rows, so notebook 06's rules and notebook 04's MLP apply to them."""
+    gen = torch.Generator().manual_seed(seed)
+    proto = torch.zeros(2, 784)
+    proto[0, :392], proto[1, 392:] = 230, 230
+    which = torch.randint(0, 2, (n,), generator=gen)
+    noise = torch.randint(0, 25, (n, 784), generator=gen)
+    return (proto[which] + noise).clamp(0, 255).to(torch.uint8)
+
+
+class TinyVAE(nn.Module):
+    """A student's notebook 06 model in miniature: its own small MLPs, a Bernoulli likelihood,
+    latent_dim; 784 pixels."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.likelihood, self.latent_dim = Bernoulli(), 2
+        self.enc = nn.Sequential(nn.Linear(784, 16), nn.ReLU(), nn.Linear(16, 4))
+        self.dec = nn.Sequential(nn.Linear(2, 16), nn.ReLU(), nn.Linear(16, 784))
+
+    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        mu, logvar = self.enc(x).chunk(2, dim=1)
+        return mu, logvar
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        return self.dec(z)
 
 
 def calls_into(names: set[str], module: str) -> bool:

@@ -4,16 +4,10 @@ import math
 
 import pytest
 import torch
+from helpers import mnist_like
 
 from vaelab import budget
 from vaelab.vae import VAE
-
-
-def mnist_like(n: int, seed: int = 0) -> torch.Tensor:
-    """uint8 (n, 784) random grey images: the shape the yardstick MLP takes."""
-    return torch.randint(0, 256, (n, 784), dtype=torch.uint8,
-                         generator=torch.Generator().manual_seed(seed))
-
 
 IMAGES = mnist_like(20 * budget.MLP_BATCH_SIZE)
 
@@ -87,3 +81,17 @@ def test_probe_refuses_too_few_images_before_any_work():
 def test_plan_cost_needs_a_number_of_epochs():
     with pytest.raises(ValueError, match="epochs"):
         budget.plan_cost(budget.mlp, {"batch_size": 128}, IMAGES)
+
+
+def test_a_plan_far_over_the_limit_is_timed_once():
+    rounds = []
+
+    def factory() -> VAE:
+        rounds.append(1)
+        return budget.mlp()
+
+    cost = budget.plan_cost(factory, {"epochs": 100}, IMAGES, steps=2, rounds=3, stop_above=10)
+    assert cost.mlp_epochs > 10 and len(rounds) == 1
+    rounds.clear()
+    budget.plan_cost(factory, {"epochs": 1}, IMAGES, steps=2, rounds=3, stop_above=10)
+    assert len(rounds) == 3  # under the limit: every round runs

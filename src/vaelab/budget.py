@@ -74,14 +74,16 @@ def mlp() -> nn.Module:
 
 def probe(factory: Callable[[], nn.Module], images: torch.Tensor, *, batch_size: int,
           steps: int = 10, rounds: int = 3, mlp_steps: int = 20,
-          settings: Mapping[str, Any] | None = None) -> tuple[float, float]:
+          settings: Mapping[str, Any] | None = None,
+          enough: Callable[[float, float], bool] | None = None) -> tuple[float, float]:
     """(seconds per step of ``factory()``'s model, seconds per step of the MLP), on the CPU.
 
     ``images``: at least max(steps * batch_size, mlp_steps * 128) training rows (uint8).
     settings: the plan's other train() settings that change a step (kl_weight, free_bits,
     recon_weight). Each of ``rounds`` rounds trains a fresh MLP and a fresh model for two
     epochs of ``mlp_steps`` and ``steps`` batches and times the second epoch; the fastest
-    round of each counts.
+    round of each counts. enough(model's, MLP's seconds so far) -> True ends the rounds early
+    (a model far over budget need not be timed three times).
     """
     steps = require_positive_int(steps, "steps")
     mlp_steps = require_positive_int(mlp_steps, "mlp_steps")
@@ -99,6 +101,8 @@ def probe(factory: Callable[[], nn.Module], images: torch.Tensor, *, batch_size:
                 mlp(), images[: mlp_steps * MLP_BATCH_SIZE], MLP_BATCH_SIZE, {}) / mlp_steps)
             best_model = min(best_model, _second_epoch_seconds(
                 factory(), images[: steps * batch_size], batch_size, extra) / steps)
+            if enough is not None and enough(best_model, best_mlp):
+                break
     return best_model, best_mlp
 
 
@@ -124,13 +128,22 @@ def _second_epoch_seconds(model: nn.Module, images: torch.Tensor, batch_size: in
 
 
 def plan_cost(factory: Callable[[], nn.Module], plan: Mapping[str, Any], images: torch.Tensor,
-              *, steps: int = 10, rounds: int = 3) -> PlanCost:
+              *, steps: int = 10, rounds: int = 3, stop_above: float | None = None) -> PlanCost:
     """The cost of training ``factory()``'s model with ``plan`` (train()'s settings: epochs,
-    batch_size, ...) on the full training set, measured by ``probe`` on this CPU."""
+    batch_size, ...) on the full training set, measured by ``probe`` on this CPU.
+
+    stop_above: once a round measures the plan above this many MLP epochs, the rest of the
+    rounds are skipped (they could only lower it) and that measurement is returned.
+    """
     epochs = require_positive_int(plan.get("epochs"), "epochs")
     batch_size = plan.get("batch_size", 128)
     total = epochs * steps_per_epoch(batch_size, bool(plan.get("drop_last", False)))
+    mlp_steps = steps_per_epoch(MLP_BATCH_SIZE)
+
+    def over(step_s: float, mlp_step_s: float) -> bool:
+        return stop_above is not None and total * step_s / (mlp_step_s * mlp_steps) > stop_above
+
     step_s, mlp_step_s = probe(factory, images, batch_size=batch_size, steps=steps,
-                               rounds=rounds, settings=plan)
-    mlp_epoch_s = mlp_step_s * steps_per_epoch(MLP_BATCH_SIZE)
+                               rounds=rounds, settings=plan, enough=over)
+    mlp_epoch_s = mlp_step_s * mlp_steps
     return PlanCost(total * step_s / mlp_epoch_s, total, step_s, mlp_epoch_s)

@@ -49,8 +49,11 @@ from vaelab.vae import VAE, check_vae_interface
 
 # ------------------------------------------------------------------ the instructor's settings
 # Everything an instructor may change lives here; the notebook prints it.
-BUDGET = 20  # epochs of notebook 04's MLP (784-400-20, batches of 128), measured on one CPU core
-TOLERANCE = 1.25  # a plan measured at up to BUDGET * TOLERANCE is accepted (timing noise, CPUs)
+# The budget: what notebook 04 spends training its model, 24 epochs of its MLP (784-400-20 in
+# batches of 128), each plan's cost measured on one CPU core (vaelab.budget). The tiers'
+# thresholds below were measured at this budget: change them together.
+BUDGET = 24
+TOLERANCE = 1.2  # a plan measured at up to BUDGET * TOLERANCE is accepted (timing noise, CPUs)
 SCORE_IMAGES = 1000  # the first 1000 test images
 SCORE_SAMPLES = 200  # k, importance samples per image
 MAX_PARAMETERS = 5_000_000  # parameters and buffers together (the grading server's memory)
@@ -70,7 +73,8 @@ TIERS = (
     Tier(2, "beats notebook 04's MLP trained for the same budget", 94.0),
     Tier(3, "a strong model for the budget", 92.0),
 )
-# Notebook 04's model and recipe given the whole budget: the model tier 2 asks to beat.
+# Notebook 04's model and recipe given the whole budget (the grader owns the seed): the model
+# tier 2 asks to beat. With the budget of notebook 04's own training, it is notebook 04's plan.
 MLP_PLAN = {**{k: v for k, v in NOTEBOOK_TRAINING.items() if k != "seed"}, "epochs": BUDGET}
 
 # train()'s settings a plan may hold; the grader owns seed, device, optimizer, on_epoch, progress.
@@ -208,12 +212,13 @@ def _check_shapes(model: nn.Module, images: torch.Tensor) -> None:
 
 
 def _check_fresh_weights(first: nn.Module, second: nn.Module) -> None:
-    """Two instances built under different seeds must have independent random weights: a
-    weight that is the same in both was loaded, not initialised."""
+    """Two instances built under different seeds must have independent random weight
+    matrices and filters: one that is the same in both was loaded, not initialised. (Vectors
+    are not compared: a bias may start from a fixed pattern, such as the mean image.)"""
     other = dict(second.named_parameters())
     for name, p in first.named_parameters():
         q = other.get(name)
-        if q is None or q.shape != p.shape or p.numel() < 100:
+        if q is None or q.shape != p.shape or p.ndim < 2 or p.numel() < 100:
             continue
         a, b = p.detach().flatten().double(), q.detach().flatten().double()
         if a.std() == 0 or b.std() == 0:  # a constant start (zeros, ones) is fine
@@ -309,7 +314,8 @@ def _grade_into(result: Grade, factory: Callable[[], nn.Module], plan: Mapping[s
     plan = check_plan(plan)
     check_model(factory, train_images[:4])
     try:
-        result.cost = budget.plan_cost(factory, plan, train_images)
+        result.cost = budget.plan_cost(factory, plan, train_images,
+                                       stop_above=2 * BUDGET * TOLERANCE)
     except Exception as err:  # the plan's settings, or the model, failed in a short run
         raise RuleError(f"a short trial run of the plan failed: {type(err).__name__}: "
                         f"{err}") from None
