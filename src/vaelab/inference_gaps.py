@@ -22,6 +22,7 @@ import torch
 
 from vaelab.elbo import Estimate, log_mean_exp_estimate, mc_estimate
 from vaelab.evaluation import log_importance_weights, negative_elbo
+from vaelab.references import answers
 from vaelab.vae import VAE, check_vae_interface
 from vaelab.validation import require_positive, require_positive_int
 
@@ -54,6 +55,7 @@ def frozen(model: torch.nn.Module) -> Iterator[torch.nn.Module]:
             p.requires_grad_(flag)
 
 
+@answers("5.2")
 def optimise_local_posteriors(
     model: VAE,
     x: torch.Tensor,

@@ -23,6 +23,7 @@ from torch import nn
 from vaelab.decoder_likelihoods import Bernoulli, Likelihood, check_likelihood
 from vaelab.distributions import reparameterize
 from vaelab.kl import gaussian_kl_standard_normal
+from vaelab.references import answers
 from vaelab.validation import require_positive_int
 
 __all__ = ["VAE", "LossTerms", "vae_loss", "model_loss", "reparameterize", "check_vae_interface",
@@ -134,6 +135,7 @@ class LossTerms(NamedTuple):
     kl: torch.Tensor
 
 
+@answers("4.2", "5.1")
 def vae_loss(
     params: torch.Tensor,
     x: torch.Tensor,

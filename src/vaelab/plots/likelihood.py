@@ -26,6 +26,7 @@ from vaelab.mle import (
     poisson_lr_interval,
     poisson_mle,
 )
+from vaelab.references import answers
 from vaelab.validation import (
     as_counts,
     as_finite_array,
@@ -84,8 +85,9 @@ def gaussian_readout(x: Sequence[float] | np.ndarray, mu: float, sigma: float) -
     return f"log-likelihood = {value:.3f} (maximum {best:.3f})"
 
 
+@answers("2.4", until_answered=True)
 def poisson_readout(x: Sequence[int] | np.ndarray, lam: float) -> str:
-    """'log-likelihood = -5.4742 (maximum -5.1232)': the value at lam vs the MLE's."""
+    """'log-likelihood = <at lam> (maximum <at the MLE>)', both to 4 decimals."""
     counts = as_counts(x, "x")
     value = poisson_log_likelihood(counts, lam)
     best = poisson_log_likelihood(counts, poisson_mle(counts))
@@ -151,8 +153,8 @@ def plot_loglik_surface(
             raise ValueError(f"path must have shape (k, 2) of (mu, sigma), got {steps.shape}")
         ax.plot(steps[:, 0], steps[:, 1], ".-", color="orange", ms=3, lw=1,
                 label=f"gradient ascent ({len(steps) - 1} steps)", gid="ascent-path")
-    ax.plot([mle.mu], [mle.sigma], "*", color="red", ms=14, ls="none",
-            label=f"MLE ({mle.mu:.0f}, {mle.sigma:.2f})", gid="mle")
+    # No numbers in the label: this figure comes before the exercise that computes them.
+    ax.plot([mle.mu], [mle.sigma], "*", color="red", ms=14, ls="none", label="MLE", gid="mle")
     ax.set_xlabel("mu (g)")
     ax.set_ylabel("sigma (g)")
     ax.set_title("ln p(x | mu, sigma) for the three newborn weights")
@@ -217,6 +219,7 @@ def update_gaussian_density(
 # ----------------------------------------------------------------------------- Poisson
 
 
+@answers("2.3", "2.4", until_answered=True)
 def plot_poisson(
     x: Sequence[int] | np.ndarray,
     lam: float,
