@@ -24,7 +24,7 @@ help:
 	@echo "make test       ruff, unit tests, nbval regression, student-version tests, browser tests"
 	@echo "make outputs    re-execute the notebooks in place (the only way stored outputs change)"
 	@echo "make student    write build/student/ and build/instructor/"
-	@echo "make assign     build/student/, build/nbgrader/ (course folder), build/otter/ (otter master)"
+	@echo "make assign     install the graders; build/student/, build/nbgrader/ (course folder), build/otter/<nb>/dist"
 	@echo "make grader-metadata  rewrite the masters' nbgrader cell metadata from their markers"
 	@echo "make bench      training benchmark: prints a table, writes build/bench.json"
 	@echo "make reproduce  the IWAE paper's VAE baseline (STAGES=8 for the full protocol)"
@@ -71,8 +71,14 @@ outputs: $(STAMP)
 student: $(STAMP)
 	$(PY) -m vaelab.tooling.student --out build $(NOTEBOOKS)
 
-assign: $(STAMP)
-	$(PY) -m vaelab.tooling.assign --out build $(NOTEBOOKS)
+# The graders are installed first; the course folder ships the models notebook 04 trains (a
+# first run trains them, later runs reuse them), and each notebook gets its own otter dist.
+assign: $(STAMP) $(GRADING)
+	$(PY) -m vaelab.tooling.assign --out build --project . --checkpoints $(NOTEBOOKS)
+	@for nb in $(NOTEBOOKS); do stem=$$(basename $$nb .ipynb); \
+		PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/otter assign \
+			build/otter/$$stem/$$stem.ipynb build/otter/$$stem/dist >/dev/null || exit 1; \
+		echo "$$stem: otter dist in build/otter/$$stem/dist"; done
 
 grader-metadata: $(STAMP)
 	$(PY) -m vaelab.tooling.assign --metadata $(NOTEBOOKS)

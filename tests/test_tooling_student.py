@@ -260,3 +260,21 @@ def test_workspace_gets_student_versions_once_and_keeps_a_students_work(tmp_path
     assert mine.read_bytes() == edited
     assert "kept" in capsys.readouterr().out.splitlines()[-1]
     assert not (tmp_path / "student").exists() and not (tmp_path / "instructor").exists()
+
+
+def test_reveal_cells_are_left_out_of_the_student_version():
+    nb = _master()
+    reveal = new_code_cell("show_source(mu)", metadata={"tags": [student.REVEAL]})
+    nb.cells.append(reveal)
+    out = student.make_student(nb)
+    assert len(out.cells) == len(nb.cells) - 1
+    assert all("show_source" not in c.source for c in out.cells)
+    assert any("show_source" in c.source for c in nb.cells)  # the master keeps it
+
+
+def test_a_reveal_tag_on_an_exercise_is_an_error():
+    nb = _master()
+    exercise = next(c for c in nb.cells if "# Exercise" in c.source)
+    exercise.metadata["tags"] = [student.REVEAL]
+    with pytest.raises(student.MarkerError, match="tagged 'reveal' but holds an exercise"):
+        student.make_student(nb, "nb.ipynb")

@@ -23,8 +23,12 @@ The student version replaces each region, markers included, by one line at the
         raise NotImplementedError("Exercise 1.2: the MLE - write your code here")
 
 and clears every output and execution count (cell tags such as
-``nbval-ignore-output`` and ``raises-exception`` are kept). The instructor
-version is the master, byte for byte, outputs included.
+``nbval-ignore-output`` and ``raises-exception`` are kept). Cells tagged
+``reveal`` (the package's own source of an exercise's answer, shown after the
+exercise in the master) are left out: nothing in a student version shows an
+answer, whatever the student wrote. ``make_student`` is the one generator of
+student versions (``make student``, ``make lab``, ``make assign``, packaging).
+The instructor version is the master, byte for byte, outputs included.
 
 Every master is validated before anything is written; any problem stops the
 command with exit status 2, a message naming the notebook, the cell index and
@@ -53,9 +57,11 @@ from vaelab.tooling.nbio import NotebookInputError, notebook_text, read_notebook
 
 BEGIN = "### BEGIN SOLUTION"
 END = "### END SOLUTION"
+REVEAL = "reveal"  # the tag of cells that show an exercise's answer (left out for students)
 # Anything that looks like a marker: exact markers pass, near misses are errors.
-_MARKER_LIKE = re.compile(r"^\s*#+\s*(BEGIN|END)\s+SOLUTIONS?\b", re.IGNORECASE)
-_EXERCISE = re.compile(r"^\s*#\s*Exercise\s+(?P<id>\d+\.\d+)\s*:\s*(?P<title>.*?)\s*$")
+_MARKER_LIKE = re.compile(r"^\s*#+\s*(BEGIN|END)\s+SOLUTIONS?\b", re.IGNORECASE | re.MULTILINE)
+_EXERCISE = re.compile(r"^\s*#\s*Exercise\s+(?P<id>\d+\.\d+)\s*:\s*(?P<title>.*?)\s*$",
+                       re.MULTILINE)
 
 
 class MarkerError(ValueError):
@@ -180,6 +186,14 @@ def _cell_problems(
     return problems, Exercise(match["id"], match["title"], index, tuple(regions))
 
 
+def _reveal_problems(nb: NotebookNode, name: str) -> list[str]:
+    return [f"{name}, cell {index}: tagged {REVEAL!r} but holds an exercise or a solution "
+            "marker; tag only the cells that show the answer after the exercise"
+            for index, cell in enumerate(nb.cells)
+            if REVEAL in cell.get("metadata", {}).get("tags", [])
+            and (_MARKER_LIKE.search(_source(cell)) or _EXERCISE.search(_source(cell)))]
+
+
 def marker_problems(nb: NotebookNode, name: str = "notebook") -> list[str]:
     """Every marker problem of ``nb``, one message each, naming ``name``, the cell and exercise."""
     problems: list[str] = []
@@ -196,7 +210,7 @@ def marker_problems(nb: NotebookNode, name: str = "notebook") -> list[str]:
             )
         else:
             seen[exercise.id] = index
-    return problems
+    return problems + _reveal_problems(nb, name)
 
 
 def find_exercises(nb: NotebookNode, name: str = "notebook") -> list[Exercise]:
@@ -238,12 +252,25 @@ def blank_exercises(
 
 
 def make_student(nb: NotebookNode, name: str = "notebook") -> NotebookNode:
-    """The student version of a master: every solution blanked, outputs and counts cleared.
+    """The student version of a master: every solution blanked, reveal cells left out,
+    outputs and counts cleared.
 
     Cell ids, tags and other cell metadata are kept (nbval and nbgrader read them);
     execution timing and the notebook's widget state (outputs of a run) are dropped.
     """
-    return without_run_state(blank_exercises(nb, None, name))
+    return without_run_state(without_reveals(blank_exercises(nb, None, name), name))
+
+
+
+def without_reveals(nb: NotebookNode, name: str = "notebook") -> NotebookNode:
+    """A copy of ``nb`` without its cells tagged ``reveal``; ``MarkerError`` if one of them
+    holds a solution marker or an exercise line (the exercise itself would vanish)."""
+    problems = _reveal_problems(nb, name)
+    if problems:
+        raise MarkerError(problems)
+    out = copy.deepcopy(nb)
+    out.cells = [c for c in out.cells if REVEAL not in c.get("metadata", {}).get("tags", [])]
+    return out
 
 
 def without_run_state(nb: NotebookNode) -> NotebookNode:
