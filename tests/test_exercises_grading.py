@@ -35,6 +35,17 @@ def test_grade_passes_a_right_answer(capsys):
     assert "Exercise 4.2: correct." in capsys.readouterr().out
 
 
+def test_every_checks_module_grades(capsys):
+    def free_bits(mu, logvar, free_bits):
+        kl = 0.5 * (mu**2 + logvar.exp() - 1 - logvar)
+        return kl.mean(dim=0).clamp(min=free_bits).sum()
+    grade("vaelab.exercises.vae_questions.check_free_bits", free_bits)
+    grade("vaelab.exercises.elbo.check_gaussian_kl",
+          lambda mu, logvar: 0.5 * (mu**2 + logvar.exp() - 1 - logvar).sum(dim=-1))
+    grade("vaelab.exercises.mle.check_poisson_mle", 8 / 3)
+    assert capsys.readouterr().out.count("correct.") == 3
+
+
 def test_rebinding_the_check_or_the_feedback_does_not_change_the_grade(monkeypatch):
     monkeypatch.setattr(vae_checks, "check_vae_loss", lambda *a: print("correct"))
     monkeypatch.setattr(vae_checks, "RTOL", 1e9)

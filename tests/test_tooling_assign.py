@@ -181,11 +181,14 @@ def _reference_bodies(text: str) -> list[tuple[int, int, tuple[str, ...]]]:
     for line in text.splitlines(keepends=True):
         starts.append(starts[-1] + len(line))
     bodies = []
+    names = {t.id: n.value.value for n in tree.body if isinstance(n, ast.Assign)
+             and isinstance(n.value, ast.Constant) for t in n.targets if isinstance(t, ast.Name)}
     for node in ast.walk(tree):
         if isinstance(node, ast.FunctionDef):
             for deco in node.decorator_list:
                 if isinstance(deco, ast.Call) and getattr(deco.func, "id", "") == "answers":
-                    ids = tuple(a.value for a in deco.args if isinstance(a, ast.Constant))
+                    ids = tuple(a.value if isinstance(a, ast.Constant) else names.get(a.id)
+                                for a in deco.args if isinstance(a, ast.Constant | ast.Name))
                     bodies.append((starts[node.lineno - 1], starts[node.end_lineno], ids))
     return bodies
 

@@ -43,7 +43,7 @@ class ReferenceSwitchedOff(NotImplementedError):
     def __init__(self, exercise: str, name: str, reason: str) -> None:
         self.exercise = exercise
         self.name = name
-        super().__init__(f"Exercise {exercise}: {name} is the package's answer to this "
+        super().__init__(f"Exercise {exercise}: {name} computes the answer to this "
                          f"exercise, {reason}")
 
 

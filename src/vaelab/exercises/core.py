@@ -108,6 +108,14 @@ def grid(rng: np.random.Generator, low: float, high: float, shape: tuple[int, ..
     return rng.choice(choices, size=shape)
 
 
+def grid_tensor(rng: np.random.Generator, low: float, high: float, shape: tuple[int, ...],
+                avoid: Sequence[float] = (), dtype: Any = None) -> torch.Tensor:
+    """``grid`` as a torch tensor (float64, or ``dtype``)."""
+    import torch
+
+    return torch.from_numpy(grid(rng, low, high, shape, avoid)).to(dtype or torch.float64)
+
+
 def _torch_tensor(value: object) -> bool:
     # torch is imported only by the notebooks that use it; notebooks 01-02 never load it.
     torch = sys.modules.get("torch")

@@ -23,7 +23,7 @@ from vaelab.exercises.core import (
     diagnose,
     fail,
     fresh_seed,
-    grid,
+    grid_tensor,
     passed,
     reveal,
     show,
@@ -36,11 +36,6 @@ _TENSOR_HINT = "build the result from torch operations on mu and logvar (torch.e
 
 def _close(a: torch.Tensor, b: torch.Tensor) -> bool:
     return a.shape == b.shape and bool(torch.allclose(a, b, rtol=1e-6, atol=1e-8))
-
-
-def _tensor(rng: np.random.Generator, low: float, high: float, shape: tuple[int, ...],
-            avoid: tuple[float, ...] = ()) -> torch.Tensor:
-    return torch.from_numpy(grid(rng, low, high, shape, avoid))
 
 
 # ----------------------------------------------------------------------------- 3.1
@@ -56,8 +51,8 @@ def _kl_cases(seed: int) -> list[KLCase]:
     rng = np.random.default_rng(seed)
     cases = []
     for batch, dims in ((2, 2), (int(rng.integers(3, 6)), int(rng.integers(3, 6))), (5, 3)):
-        mu = _tensor(rng, -2.0, 2.0, (batch, dims))
-        logvar = _tensor(rng, -2.0, 1.0, (batch, dims), avoid=(0.0,))
+        mu = grid_tensor(rng, -2.0, 2.0, (batch, dims))
+        logvar = grid_tensor(rng, -2.0, 1.0, (batch, dims), avoid=(0.0,))
         logvar[0, 0] = -abs(float(logvar[0, 0]))  # a variance below 1 (ln sigma^2 < 0)
         cases.append(KLCase(mu, logvar, gaussian_kl_standard_normal(mu, logvar)))
     return cases
@@ -144,10 +139,11 @@ def _elbo_cases(seed: int) -> list[ElboCase]:
     rng = np.random.default_rng(seed)
     cases = []
     for dims in (3, int(rng.integers(2, 6)), int(rng.integers(2, 6))):
-        ll = ToyLikelihood(_tensor(rng, -1.0, 1.0, (2, dims)), _tensor(rng, -1.0, 1.0, (2,)))
-        mu = _tensor(rng, -1.5, 1.5, (dims,))
-        logvar = _tensor(rng, -2.0, 0.5, (dims,), avoid=(0.0,))
-        eps = _tensor(rng, -2.0, 2.0, (dims,), avoid=(0.0,))
+        ll = ToyLikelihood(grid_tensor(rng, -1.0, 1.0, (2, dims)),
+                           grid_tensor(rng, -1.0, 1.0, (2,)))
+        mu = grid_tensor(rng, -1.5, 1.5, (dims,))
+        logvar = grid_tensor(rng, -2.0, 0.5, (dims,), avoid=(0.0,))
+        eps = grid_tensor(rng, -2.0, 2.0, (dims,), avoid=(0.0,))
         want = reparameterized_elbo(ll, mu, logvar, eps, analytic_kl=False)
         cases.append(ElboCase(ll, mu, logvar, eps, want))
     return cases

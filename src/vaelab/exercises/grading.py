@@ -109,7 +109,9 @@ def _replaced_answers(module: ModuleType) -> list[str]:
     own = {name.rpartition(".")[2]: (name, fn) for name, fn in references.registry_items()}
     replaced = []
     for name, value in module.__dict__.items():
-        if name in own and value is not own[name][1]:
+        if name not in own or own[name][0] == f"{module.__name__}.{name}":
+            continue  # not an answer, or one this fresh copy defines itself
+        if value is not own[name][1]:
             replaced.append(own[name][0])
     return replaced
 

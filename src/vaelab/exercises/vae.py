@@ -21,7 +21,7 @@ from vaelab.exercises.core import (
     diagnose,
     fail,
     fresh_seed,
-    grid,
+    grid_tensor,
     passed,
     reveal,
     show,
@@ -41,7 +41,7 @@ def _close(a: torch.Tensor, b: torch.Tensor) -> bool:
 def _tensor(rng: np.random.Generator, low: float, high: float, shape: tuple[int, ...],
             avoid: tuple[float, ...] = ()) -> torch.Tensor:
     """float32 values on the 0.1 grid, as an encoder would give them."""
-    return torch.from_numpy(grid(rng, low, high, shape, avoid)).float()
+    return grid_tensor(rng, low, high, shape, avoid, torch.float32)
 
 
 # ----------------------------------------------------------------------------- 4.1

@@ -249,6 +249,8 @@ def otter_config(name: str, plugin: bool = True, files: Sequence[str] = ()) -> s
         "run_tests: false", "solutions_pdf: false",
         "tests:", "  files: false", "  ok_format: true",
         "requirements: requirements.txt",
+        # The grading image's Python: the one these pins were tested with.
+        f"python_version: '{sys.version_info.major}.{sys.version_info.minor}'",
     ]
     if files:
         lines += ["autograder_files:", *[f"  - {f}" for f in files]]
