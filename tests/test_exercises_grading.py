@@ -109,6 +109,7 @@ NAMESPACE = {"c": vae_checks, "torch": torch, "vaelab": sys.modules["vaelab"],
     "right_loss.__code__ = wrong_loss.__code__",
     "exec('c.RTOL = 1')",
     "del torch.allclose",
+    "return sys._getframe(2).f_locals['case'].want",
 ])
 def test_the_scan_finds_code_that_changes_a_module(code):
     assert tampering([code], NAMESPACE) == [f"`{code}`"]

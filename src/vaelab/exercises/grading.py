@@ -17,8 +17,9 @@ writes::
 3. verifies that the package's answers the check compares with (``vaelab.references``)
    are the package's own functions, not replacements;
 4. reads the code this kernel ran (IPython's input history) for assignments into modules,
-   ``setattr`` on a module, ``exec``/``eval``/``compile`` and the like: a notebook that
-   replaces part of the package or of a library it uses gets no graded check;
+   ``setattr`` on a module, ``exec``/``eval``/``compile``, reaching into a caller's frames
+   (``sys._getframe``, ``f_locals``: the check's locals hold the expected answer) and the
+   like: a notebook that does any of it gets no graded check;
 5. runs the check in graded mode (its feedback shows no expected value).
 
 This holds against a student who rebinds names, calls the package's answer, or pastes a
@@ -120,7 +121,10 @@ def _replaced_answers(module: ModuleType) -> list[str]:
 
 
 _DUNDERS = {"__code__", "__closure__", "__globals__", "__dict__", "__builtins__", "__defaults__",
-            "__kwdefaults__", "cell_contents", "__class__"}
+            "__kwdefaults__", "cell_contents", "__class__",
+            # reaching into the checker's frames (its locals hold the expected answer)
+            "_getframe", "currentframe", "f_back", "f_locals", "f_globals", "tb_frame",
+            "get_referrers", "get_objects"}
 _DYNAMIC = {"exec", "eval", "compile", "setattr", "delattr", "__import__", "globals", "vars"}
 
 
@@ -130,7 +134,11 @@ def _kernel_history() -> list[str]:
     shell = ipython.get_ipython() if ipython is not None else None
     if shell is None:
         return []
-    return [cell for cell in shell.user_ns.get("In", []) if isinstance(cell, str)]
+    # The history manager's own list: rebinding the name In in the notebook does not hide it.
+    history = getattr(getattr(shell, "history_manager", None), "input_hist_parsed", None)
+    if history is None:
+        history = shell.user_ns.get("In", [])
+    return [cell for cell in history if isinstance(cell, str)]
 
 
 def _resolve(node: ast.expr, namespace: dict[str, Any]) -> Any:
