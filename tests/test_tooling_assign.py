@@ -7,6 +7,7 @@ a student receives.
 
 from __future__ import annotations
 
+import zipfile
 from pathlib import Path
 
 import nbformat
@@ -143,8 +144,9 @@ def test_answer_values_come_from_the_file_beside_the_masters(tmp_path):
 
 
 def test_the_installed_package_holds_no_answer_value_and_no_solution_line():
-    """What `pip install` puts on a student's machine: src/vaelab. The package's own answers
-    (functions carrying @answers, switched off while graded) are its reference code."""
+    """What `pip install` puts on a student's machine: src/vaelab and the README. The package's
+    own answers (functions carrying @answers, switched off while graded) are its reference
+    code."""
     values = assign.answer_values(ROOT / "notebooks")
     answers: dict[str, list[str]] = {}
     for master in MASTERS:
@@ -152,7 +154,8 @@ def test_the_installed_package_holds_no_answer_value_and_no_solution_line():
                                                   values).items():
             answers.setdefault(eid, []).extend(strings)
     found = []
-    for path in sorted((ROOT / "src" / "vaelab").rglob("*")):
+    # README.md is the wheel's long description (its METADATA file).
+    for path in [ROOT / "README.md", *sorted((ROOT / "src" / "vaelab").rglob("*"))]:
         if not path.is_file() or path.suffix not in (".py", ".json", ".txt", ".ipynb"):
             continue
         text = path.read_text(encoding="utf-8")
@@ -255,12 +258,17 @@ def test_assign_writes_every_graders_input_with_no_answer_for_students(tmp_path)
         assert graded_checks and all(".grade(" in c for c in graded_checks)
 
 
-def test_the_autograder_installs_vaelab_and_pinned_versions():
-    text = course.autograder_requirements("vaelab-0.1.0-py3-none-any.whl")
+def test_the_autograder_installs_vaelab_and_pinned_versions(tmp_path):
+    wheel = tmp_path / "vaelab-0.1.0-py3-none-any.whl"
+    with zipfile.ZipFile(wheel, "w") as archive:
+        archive.writestr("vaelab-0.1.0.dist-info/METADATA", "Name: vaelab\n" + "".join(
+            f"Requires-Dist: {r}\n" for r in ["numpy>=1.24", "scipy", "matplotlib", "torch>=2.4",
+                                              "ipywidgets", 'nbformat; extra == "tooling"']))
+    text = course.autograder_requirements(wheel)
     lines = [line for line in text.splitlines() if line and not line.startswith("#")]
     assert lines[0] == "./files/vaelab-0.1.0-py3-none-any.whl"
     names = {line.split("==")[0] for line in lines[1:]}
-    assert {"torch", "numpy", "scipy", "matplotlib", "ipywidgets", "ipykernel"} <= names
+    assert names == {"torch", "numpy", "scipy", "matplotlib", "ipywidgets", "ipykernel"}
     assert all("==" in line and "+" not in line for line in lines[1:])
 
 

@@ -434,7 +434,7 @@ def _existing_parent(path: Path) -> Path:
 
 def _write(out: Path, masters: Sequence[tuple[Path, NotebookNode]], wheel: Path | None,
            trained: dict[Path, Path]) -> None:
-    requirements = course.autograder_requirements(wheel.name if wheel else None)
+    requirements = course.autograder_requirements(wheel)
     course_folder = out / "nbgrader"
     for path, nb in masters:
         stem, name = path.stem, str(path)

@@ -24,6 +24,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -74,11 +75,22 @@ def _name(requirement: str) -> str:
     return re.split(r"[<>=!~;\[\s]", requirement, maxsplit=1)[0]
 
 
-def pinned_requirements() -> list[str]:
-    """``name==version`` for vaelab's requirements and a kernel, as installed here (a local
-    build label such as ``+cpu`` dropped: the registries serve the plain version)."""
-    names = [_name(r) for r in importlib.metadata.requires("vaelab") or []
-             if "extra ==" not in r] + list(_KERNEL)
+def wheel_requirements(wheel: str | os.PathLike[str]) -> list[str]:
+    """The ``Requires-Dist`` lines of a wheel (what installing it pulls in)."""
+    with zipfile.ZipFile(wheel) as archive:
+        name = next(n for n in archive.namelist() if n.endswith(".dist-info/METADATA"))
+        metadata = archive.read(name).decode("utf-8")
+    return [line.split(":", 1)[1].strip() for line in metadata.splitlines()
+            if line.startswith("Requires-Dist:")]
+
+
+def pinned_requirements(requires: list[str] | None = None) -> list[str]:
+    """``name==version`` for vaelab's requirements (``requires``, by default the installed
+    vaelab's; extras left out) and a kernel, at the versions installed here (a local build
+    label such as ``+cpu`` dropped: the registries serve the plain version)."""
+    if requires is None:
+        requires = importlib.metadata.requires("vaelab") or []
+    names = [_name(r) for r in requires if "extra ==" not in r] + list(_KERNEL)
     pins = []
     for name in dict.fromkeys(names):
         version = importlib.metadata.version(name).split("+")[0]
@@ -86,15 +98,18 @@ def pinned_requirements() -> list[str]:
     return pins
 
 
-def autograder_requirements(wheel: str | None) -> str:
+def autograder_requirements(wheel: Path | None) -> str:
     """The autograder's requirements: the vaelab wheel, as otter puts it in the autograder
     (``files/<wheel>``, beside its environment.yml; pip reads the path from that folder), or
-    the installed vaelab version if there is no wheel; then the pins."""
-    vaelab = f"./files/{wheel}" if wheel else f"vaelab=={importlib.metadata.version('vaelab')}"
+    the installed vaelab version if there is no wheel; then the pins of what it requires."""
+    if wheel is None:
+        vaelab, pins = f"vaelab=={importlib.metadata.version('vaelab')}", pinned_requirements()
+    else:
+        vaelab, pins = f"./files/{wheel.name}", pinned_requirements(wheel_requirements(wheel))
     return "\n".join([
         "# What otter's autograder installs besides otter-grader: vaelab and the versions it",
         "# was tested with. Written by `make assign`; install it from the unzipped autograder.",
-        vaelab, *pinned_requirements(), ""])
+        vaelab, *pins, ""])
 
 
 def build_wheel(project: str | os.PathLike[str], dest: str | os.PathLike[str]) -> Path:
