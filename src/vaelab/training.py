@@ -21,7 +21,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from vaelab import schedules
+from vaelab import runtime, schedules
 from vaelab.binarization import binarize
 from vaelab.checkpoints import (
     CheckpointError,
@@ -117,6 +117,7 @@ def train(
         shuffle = torch.Generator().manual_seed(seed)
         pixel_noise = torch.Generator(device=device).manual_seed(seed + 1)
         for epoch in bar:
+            runtime.share_cores()  # fewer threads while other programs use these cores
             model.train()
             start, beta = time.perf_counter(), _kl_weight_at(kl_weight, epoch)
             starts = batches[epoch - 1]
