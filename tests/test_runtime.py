@@ -70,11 +70,18 @@ def test_policy_threads_are_the_cores_up_to_max_threads():
                                 "MKL_CBWR": "AUTO,STRICT"}
 
 
-def test_before_torch_loads_only_what_the_user_left_unset_is_set(monkeypatch):
-    monkeypatch.delitem(sys.modules, "torch", raising=False)  # as in a fresh kernel
+@pytest.fixture
+def fresh(monkeypatch):
+    """This process as if torch had not loaded yet; share_cores' state restored afterwards."""
+    monkeypatch.delitem(sys.modules, "torch", raising=False)
+    monkeypatch.setattr(runtime, "_sharing", runtime._sharing)
+
+
+def test_before_torch_loads_only_what_the_user_left_unset_is_set(fresh):
     env = {"OMP_WAIT_POLICY": "PASSIVE", "MKL_NUM_THREADS": "3"}
     assert apply_thread_policy(env) == {"MKL_CBWR": "AUTO,STRICT"}
-    assert env == {"OMP_WAIT_POLICY": "PASSIVE", "MKL_NUM_THREADS": "3", "MKL_CBWR": "AUTO,STRICT"}
+    assert env == {"OMP_WAIT_POLICY": "PASSIVE", "MKL_NUM_THREADS": "3", "MKL_CBWR": "AUTO,STRICT",
+                   runtime.MARK: "MKL_CBWR=AUTO,STRICT"}
     env = {"VAELAB_THREAD_POLICY": "off"}
     assert apply_thread_policy(env) == {} and env == {"VAELAB_THREAD_POLICY": "off"}
 
@@ -124,9 +131,30 @@ def test_train_asks_before_every_epoch(monkeypatch):
     assert len(calls) == 3
 
 
+def test_a_child_chooses_afresh_what_its_parents_vaelab_set_but_keeps_what_the_user_changed(
+        fresh):
+    parent: dict[str, str] = {}
+    apply_thread_policy(parent)
+    child = dict(parent, OMP_NUM_THREADS="1")  # the user changed one of them since
+    assert apply_thread_policy(child) == {k: v for k, v in thread_policy().items()
+                                          if k != "OMP_NUM_THREADS"}
+    assert child["OMP_NUM_THREADS"] == "1"
+    assert "OMP_NUM_THREADS" not in child[runtime.MARK]  # a grandchild keeps the user's too
+
+
+def test_a_kernel_started_by_a_vaelab_process_still_shares_the_cores(fresh):
+    if not 1 < usable_cores() == os.cpu_count():
+        pytest.skip("share_cores works where every core of the machine is this process's")
+    parent: dict[str, str] = {}
+    apply_thread_policy(parent)  # as the executor's (or nbval's) process did
+    run = _python("import vaelab\nfrom vaelab import runtime\nprint(runtime._sharing)", **parent)
+    assert run.stdout.strip() != "None"
+
+
 def _python(code: str, **env: str) -> subprocess.CompletedProcess:
     """Run code in a fresh interpreter with this environment minus any thread setting."""
-    clean = {k: v for k, v in os.environ.items() if k not in POLICY_NAMES | {runtime.SWITCH}}
+    names = POLICY_NAMES | {runtime.SWITCH, runtime.MARK}
+    clean = {k: v for k, v in os.environ.items() if k not in names}
     return subprocess.run([sys.executable, "-c", code], env=clean | env, capture_output=True,
                           text=True, timeout=120, check=True)
 
@@ -201,7 +229,7 @@ def _first_cells(path: Path) -> list[str]:
                          ids=["set_num_threads", "OMP_NUM_THREADS"])
 def test_an_explicit_thread_count_survives_the_notebooks_first_cells(tmp_path, monkeypatch,
                                                                      before, env):
-    for name in POLICY_NAMES | {runtime.SWITCH}:
+    for name in POLICY_NAMES | {runtime.SWITCH, runtime.MARK}:
         monkeypatch.delenv(name, raising=False)
     for name, value in env.items():
         monkeypatch.setenv(name, value)  # the kernel inherits it

@@ -29,8 +29,10 @@ the cores are shared; two threads that spin are fastest when they are not. So:
   it stays. Under an affinity mask or a quota, others' threads are invisible, so the count
   stays as chosen at import.
 
-``VAELAB_THREAD_POLICY=off`` leaves everything to torch. A child process inherits the
-variables. When torch was imported before vaelab, nothing can change any more; one line on
+``VAELAB_THREAD_POLICY=off`` leaves everything to torch. A child process (a kernel the
+executor starts, a worker) inherits the variables, and ``VAELAB_THREAD_POLICY_SET`` names those
+the package set, so the child's vaelab chooses them afresh instead of taking them for the
+user's. When torch was imported before vaelab, nothing can change any more; one line on
 stderr says so and what to do. Compare policies with ``python -m vaelab.tooling.contention``.
 """
 
@@ -47,6 +49,7 @@ from pathlib import Path
 MAX_THREADS = 4  # the notebooks' models gain little beyond this; their numbers are tested to it
 SPIN_COUNT = 10_000  # libgomp spin iterations before a waiting thread sleeps (default 300 000)
 SWITCH = "VAELAB_THREAD_POLICY"  # "off": the package sets nothing
+MARK = "VAELAB_THREAD_POLICY_SET"  # what the package set, "NAME=value;...", for child processes
 # Each variable the policy sets, and the variables whose presence means the user chose it.
 USER_CHOICE = {
     "OMP_NUM_THREADS": ("OMP_NUM_THREADS", "MKL_NUM_THREADS"),
@@ -129,20 +132,28 @@ def thread_policy(cores: int | None = None) -> dict[str, str]:
             "MKL_CBWR": "AUTO,STRICT"}
 
 
+def _set_by_the_package(environ: MutableMapping[str, str]) -> dict[str, str]:
+    """The variables a parent process's vaelab set (and a child inherits), by name."""
+    pairs = (item.split("=", 1) for item in environ.get(MARK, "").split(";") if "=" in item)
+    return {name: value for name, value in pairs if environ.get(name) == value}
+
+
 def apply_thread_policy(environ: MutableMapping[str, str] = os.environ) -> dict[str, str]:
     """Set the policy's variables the user has not set, if torch has not loaded yet.
 
-    Returns the variables set. If torch is already loaded with settings the policy would
-    have changed, prints one line on stderr saying what to do, and sets nothing.
+    Returns the variables set. A variable inherited from a parent's vaelab is the package's,
+    not the user's: it is chosen afresh. If torch is already loaded with settings the policy
+    would have changed, prints one line on stderr saying what to do, and sets nothing.
     """
     global _sharing
     if environ.get(SWITCH, "").lower() == "off":
         return {}
-    policy = thread_policy()
-    chosen = {name: value for name, value in policy.items()
-              if not any(choice in environ for choice in USER_CHOICE[name])}
+    policy, inherited = thread_policy(), _set_by_the_package(environ)
+    users = {name for name in environ if name not in inherited}
+    chosen = {name: value for name, value in policy.items() if not users & set(USER_CHOICE[name])}
     if "torch" not in sys.modules:
         environ.update(chosen)
+        environ[MARK] = ";".join(f"{name}={value}" for name, value in chosen.items())
         # Others' threads are visible only when every core of the machine is ours to use.
         threads = int(chosen.get("OMP_NUM_THREADS", 1))
         if threads > 1 and usable_cores() == os.cpu_count():
@@ -150,9 +161,9 @@ def apply_thread_policy(environ: MutableMapping[str, str] = os.environ) -> dict[
         return chosen
     import torch  # already loaded: its threads are settled, only the message is left
 
-    threads = torch.get_num_threads()
+    threads, unset = torch.get_num_threads(), set(chosen) - set(inherited)
     too_many = "OMP_NUM_THREADS" in chosen and threads > int(policy["OMP_NUM_THREADS"])
-    if threads > 1 and (too_many or "GOMP_SPINCOUNT" in chosen or "MKL_CBWR" in chosen):
+    if threads > 1 and (too_many or unset & {"GOMP_SPINCOUNT", "MKL_CBWR"}):
         print(f"vaelab: torch was imported before vaelab, so its {threads} threads keep "
               "OpenMP's defaults (slow on a machine shared with other programs): restart the "
               "kernel and import vaelab before torch (or set VAELAB_THREAD_POLICY=off to keep "

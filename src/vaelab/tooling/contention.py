@@ -37,7 +37,7 @@ import sys
 from pathlib import Path
 
 from vaelab.files import check_output_dir, check_output_file, write_text_atomic
-from vaelab.runtime import SWITCH, USER_CHOICE, thread_policy
+from vaelab.runtime import MARK, SWITCH, USER_CHOICE, thread_policy
 
 POLICIES = {
     "today": {SWITCH: "off", "OMP_NUM_THREADS": "2"},
@@ -66,7 +66,7 @@ def policy_env(policy: str) -> dict[str, str]:
 
 def _child_env(policy: str) -> dict[str, str]:
     """This process's environment without any thread setting, plus the policy's."""
-    names = {SWITCH, *(name for choice in USER_CHOICE.values() for name in choice)}
+    names = {SWITCH, MARK, *(name for choice in USER_CHOICE.values() for name in choice)}
     env = {k: v for k, v in os.environ.items() if k not in names}
     return env | policy_env(policy)
 
