@@ -15,6 +15,7 @@ from nbformat.v4 import new_code_cell, new_notebook
 
 from vaelab import runtime
 from vaelab.runtime import apply_thread_policy, cgroup_cpu_limit, thread_policy, usable_cores
+from vaelab.seeding import seed_everything
 from vaelab.tooling.execute import make_client
 from vaelab.training import train
 
@@ -122,6 +123,12 @@ def test_share_cores_never_changes_a_count_someone_chose(sharing, monkeypatch):
     sharing.set_num_threads(2)  # the user's choice (or seed_everything(threads=2))
     assert runtime.share_cores() is None and sharing.get_num_threads() == 2
     assert runtime._sharing is None
+
+
+def test_a_count_given_as_an_argument_stays_even_when_it_is_the_policys(sharing, monkeypatch):
+    monkeypatch.setattr(runtime, "others_running", lambda: 5)
+    seed_everything(0, threads=2)
+    assert runtime.share_cores() is None and sharing.get_num_threads() == 2
 
 
 def test_train_asks_before_every_epoch(monkeypatch):

@@ -9,11 +9,12 @@ Why. torch's CPU wheels for Linux run their threads (and MKL's) on GNU OpenMP, t
 ``GOMP_SPINCOUNT`` iterations (300 000 unless set: about 20 ms on the project's 2-core AMD
 machines) before they sleep. On cores shared with other programs (a JupyterHub node, a grading
 server, a laptop in a video call) the spinning takes the time the threads they wait for need:
-three copies of notebook 04's training on two cores ran 10-15 times slower than one alone.
-Sleeping at once (``OMP_WAIT_POLICY=PASSIVE``) gives the cores back but makes a quiet machine
-almost twice as slow (every wake-up costs), and no spin count is both quick to give the cores
-back and long enough to keep the quiet speed. One thread per process is the fair share when
-the cores are shared; two threads that spin are fastest when they are not. So:
+three copies of notebook 04's training on two cores each ran about ten times slower than one
+alone. Sleeping at once (``OMP_WAIT_POLICY=PASSIVE``) gives the cores back but makes a quiet
+machine 40-90 % slower (every wake-up costs), and no spin count measured was both quick to
+give the cores back and long enough to keep the quiet speed. One thread per process is the
+fair share when the cores are shared; two threads that spin are fastest when they are not.
+So:
 
 - at ``import vaelab``, three environment variables, each only where the user has not set it:
   ``OMP_NUM_THREADS``, the cores this process may use (its affinity mask, capped by a cgroup
@@ -25,9 +26,9 @@ the cores are shared; two threads that spin are fastest when they are not. So:
 - ``share_cores()``, which ``training.train`` calls before every epoch: while threads of other
   programs run on this machine's cores, torch uses only the cores left over (at least one);
   when they stop, the policy's count again. It changes only a count the package chose: once
-  you set one (``OMP_NUM_THREADS``, ``torch.set_num_threads``, ``seed_everything(threads=)``)
-  it stays. Under an affinity mask or a quota, others' threads are invisible, so the count
-  stays as chosen at import.
+  you set one (``OMP_NUM_THREADS``, ``seed_everything(threads=)``, or ``torch.set_num_threads``
+  with another count than the package's) it stays. Under an affinity mask or a quota, others'
+  threads are invisible, so the count stays as chosen at import.
 
 ``VAELAB_THREAD_POLICY=off`` leaves everything to torch. A child process (a kernel the
 executor starts, a worker) inherits the variables, and ``VAELAB_THREAD_POLICY_SET`` names those
@@ -47,7 +48,9 @@ from collections.abc import MutableMapping
 from pathlib import Path
 
 MAX_THREADS = 4  # the notebooks' models gain little beyond this; their numbers are tested to it
-SPIN_COUNT = 10_000  # libgomp spin iterations before a waiting thread sleeps (default 300 000)
+# libgomp's spin iterations before a waiting thread sleeps (its default: 300 000). 10 000 (0.6 ms
+# on the project's AMD machines) kept a quiet epoch near the default's; 1 000-3 000 cost 20-45 %.
+SPIN_COUNT = 10_000
 SWITCH = "VAELAB_THREAD_POLICY"  # "off": the package sets nothing
 MARK = "VAELAB_THREAD_POLICY_SET"  # what the package set, "NAME=value;...", for child processes
 # Each variable the policy sets, and the variables whose presence means the user chose it.
@@ -169,6 +172,16 @@ def apply_thread_policy(environ: MutableMapping[str, str] = os.environ) -> dict[
               "kernel and import vaelab before torch (or set VAELAB_THREAD_POLICY=off to keep "
               "torch's defaults without this line)", file=sys.stderr)
     return {}
+
+
+def set_threads(threads: int) -> None:
+    """``torch.set_num_threads(threads)`` as a choice ``share_cores`` leaves alone from now on
+    (an argument such as ``seed_everything(threads=2)``, even when 2 is the policy's count)."""
+    global _sharing
+    import torch
+
+    _sharing = None
+    torch.set_num_threads(threads)
 
 
 def others_running(loadavg: Path = Path("/proc/loadavg"),

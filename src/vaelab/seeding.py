@@ -7,6 +7,7 @@ import random
 import numpy as np
 import torch
 
+from vaelab import runtime
 from vaelab.validation import require_int, require_positive_int
 
 
@@ -26,5 +27,5 @@ def seed_everything(seed: int = 0, threads: int | None = None) -> np.random.Gene
     random.seed(seed)
     torch.manual_seed(seed)
     if threads is not None:
-        torch.set_num_threads(threads)
+        runtime.set_threads(threads)
     return np.random.default_rng(seed)

@@ -68,6 +68,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from vaelab import runtime
 from vaelab.checkpoints import CheckpointError, load_checkpoint, save_checkpoint
 from vaelab.devices import choose_device
 from vaelab.evaluation import evaluate, iw_log_likelihood
@@ -284,7 +285,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     """Train the remaining stages, evaluate, write the results JSON; return the results."""
     wall_start = time.perf_counter()
     if args.threads:
-        torch.set_num_threads(args.threads)
+        runtime.set_threads(args.threads)  # kept, also when others share the cores
     device = choose_device(args.device)
     run_dir = Path(args.run_dir)
     ckpt = run_dir / CHECKPOINT_NAME
