@@ -82,7 +82,14 @@ def test_iw_rejects_bad_k(k):
 def test_numpy_integers_are_integers():
     import numpy as np
 
-    assert iw_log_likelihood(small_model(), binary(4), k=np.int64(5)).shape == (4,)
+    model, x = small_model(), binary(4)
+    assert iw_log_likelihood(model, x, k=np.int64(5)).shape == (4,)
+    assert torch.equal(iw_log_likelihood(model, x, k=5, seed=np.int64(2), batch_size=np.int64(3)),
+                       iw_log_likelihood(model, x, k=5, seed=2, batch_size=3))
+    assert evaluate(model, x, seed=np.int64(1)) == evaluate(model, x, seed=1)
+    assert iw_bound_curve(model, x, np.array([1, 5])) == iw_bound_curve(model, x, [1, 5])
+    with pytest.raises(ValueError, match="seed"):
+        evaluate(model, x, seed=True)
 
 
 def test_binary_likelihoods_refuse_grey_or_uint8_images():

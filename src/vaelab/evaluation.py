@@ -17,13 +17,14 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator, Sequence
 
+import numpy as np
 import torch
 from torch import nn
 
 from vaelab.distributions import gaussian_log_density, reparameterize
 from vaelab.kl import gaussian_kl_standard_normal
 from vaelab.vae import NonFiniteError, check_model, check_vae_interface, mode_kept
-from vaelab.validation import require_positive_int
+from vaelab.validation import require_int, require_positive_int
 
 Proposal = tuple[torch.Tensor, torch.Tensor]
 MAX_ROWS = 16384
@@ -66,7 +67,7 @@ def evaluate(model: nn.Module, x: torch.Tensor, batch_size: int = 1000, seed: in
     _check_eval_inputs(model, x)
     batch_size = require_positive_int(batch_size, "batch_size")
     device, dtype = device_and_dtype(model)
-    gen = torch.Generator(device=device).manual_seed(seed)
+    gen = torch.Generator(device=device).manual_seed(require_int(seed, "seed", 0))
     recon_sum = kl_sum = 0.0
     with mode_kept(model):
         model.eval()
@@ -88,7 +89,7 @@ def _log_weight_chunks(model: nn.Module, x: torch.Tensor, k: int, batch_size: in
     batch_size = min(require_positive_int(batch_size, "batch_size"),
                      require_positive_int(max_rows, "max_rows"))
     device, dtype = device_and_dtype(model)
-    gen = torch.Generator(device=device).manual_seed(seed)
+    gen = torch.Generator(device=device).manual_seed(require_int(seed, "seed", 0))
     for i in range(0, x.shape[0], batch_size):
         xb = x[i : i + batch_size].to(device, dtype)
         b = xb.shape[0]
@@ -203,6 +204,8 @@ def _check_finite(result: float | torch.Tensor, what: str) -> None:
 def _check_iw_inputs(model: nn.Module, x: torch.Tensor, ks: Sequence[int],
                      proposal: Proposal | None) -> list[int]:
     """Everything the importance-sampling functions take, checked before any work starts."""
+    if isinstance(ks, np.ndarray) and ks.ndim == 1:
+        ks = ks.tolist()
     if isinstance(ks, str) or not isinstance(ks, Sequence) or not ks:
         raise ValueError(f"ks must list at least one number of samples, got {ks!r}")
     ks = [require_positive_int(k, "k (the number of importance samples)") for k in ks]

@@ -12,7 +12,7 @@ import torch
 
 from vaelab.evaluation import device_and_dtype
 from vaelab.vae import VAE, check_model, mode_kept
-from vaelab.validation import require_positive, require_positive_int
+from vaelab.validation import require_int, require_positive, require_positive_int
 
 
 def _inputs(model: VAE, t: torch.Tensor) -> torch.Tensor:
@@ -51,7 +51,7 @@ def sample_prior(
     the draw is a sample of x itself (binary pixels for a Bernoulli decoder).
     """
     n = require_positive_int(n, "n")
-    gen = torch.Generator().manual_seed(seed)
+    gen = torch.Generator().manual_seed(require_int(seed, "seed", 0))
     z = torch.randn(n, model.latent_dim, generator=gen)
     with mode_kept(model):
         params = model.eval().decode(_inputs(model, z)).cpu()

@@ -110,8 +110,9 @@ def train(
     What the model returns is checked once, on the first images, before any step
     (``vaelab.vae.check_model``).
     """
-    _check_training_args(model, images, epochs, lr, lr_schedule, lr_final, kl_weight,
-                         free_bits, recon_weight, init_output_bias, optimizer, seed)
+    epochs, lr, seed = _check_training_args(model, images, epochs, lr, lr_schedule, lr_final,
+                                            kl_weight, free_bits, recon_weight,
+                                            init_output_bias, optimizer, seed)
     device, n = choose_device(device), images.shape[0]
     batches = _batch_starts(batch_size, epochs, n, drop_last, has_batch_norm(model))
     data = images.to(device)  # the whole data set, one tensor in memory
@@ -218,15 +219,17 @@ def _kl_weight_at(kl_weight: FloatOrSchedule, epoch: int) -> float:
 
 
 def _check_training_args(model, images, epochs, lr, lr_schedule, lr_final, kl_weight,
-                         free_bits, recon_weight, init_output_bias, optimizer, seed) -> None:
-    """Every argument checked before any work starts, each error saying what to pass."""
+                         free_bits, recon_weight, init_output_bias, optimizer, seed
+                         ) -> tuple[int, float, int]:
+    """Every argument checked before any work starts, each error saying what to pass.
+    Returns epochs, lr and seed as Python numbers (NumPy's are accepted)."""
     check_vae_interface(model)
     if next(iter(model.parameters()), None) is None:
         raise ValueError(f"{type(model).__name__} has no parameters to train: build its "
                          "encoder and decoder from nn.Module layers in __init__")
-    require_positive_int(epochs, "epochs")
+    epochs = require_positive_int(epochs, "epochs")
     lr = require_positive(lr, "lr")
-    require_int(seed, "seed", 0)
+    seed = require_int(seed, "seed", 0)
     if lr_schedule not in ("constant", "cosine"):
         raise ValueError(f"lr_schedule must be 'constant' or 'cosine', got {lr_schedule!r}")
     try:
@@ -244,6 +247,7 @@ def _check_training_args(model, images, epochs, lr, lr_schedule, lr_final, kl_we
     if optimizer is not None:
         _check_optimizer(model, optimizer)
     check_training_data(model, images)
+    return epochs, lr, seed
 
 
 def _check_optimizer(model: nn.Module, optimizer: object) -> None:
