@@ -44,13 +44,27 @@ $(GRADING): requirements-grading.txt $(STAMP)
 	$(PY) -m pip install --disable-pip-version-check -q -r requirements-grading.txt
 	@touch $@
 
+# Options for `jupyter lab`, e.g. LAB_ARGS="--port 8899".
+LAB_ARGS ?=
+# Jupyter refuses to run as root (containers, some hub images) unless given --allow-root.
+# That opt-out stays the user's decision: as root without it, say the one thing to set,
+# before anything is written or started.
+define refuse_root
+	@if [ "$$(id -u)" = 0 ] && ! echo " $(LAB_ARGS) " | grep -q -e " --allow-root "; then \
+		echo "make $@: you are root (a container?) and Jupyter refuses to run as root unless \
+told: run 'make $@ LAB_ARGS=--allow-root' (the server still listens on localhost only, \
+with a token), or run make as an ordinary user" >&2; exit 2; fi
+endef
+
 # Students work on the exercise versions; a notebook already in $(WORKSPACE) is never replaced.
 lab: $(STAMP)
+	$(refuse_root)
 	$(PY) -m vaelab.tooling.student --workspace $(WORKSPACE) $(NOTEBOOKS)
-	$(VENV)/bin/jupyter lab $(WORKSPACE)
+	$(VENV)/bin/jupyter lab $(LAB_ARGS) $(WORKSPACE)
 
 lab-masters: $(STAMP)
-	$(VENV)/bin/jupyter lab notebooks
+	$(refuse_root)
+	$(VENV)/bin/jupyter lab $(LAB_ARGS) notebooks
 
 test: $(STAMP) $(GRADING)
 	$(VENV)/bin/ruff check .

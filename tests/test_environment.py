@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
+import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -60,3 +65,35 @@ def test_grading_pins_are_exact_and_add_to_the_teaching_environment_without_a_co
     assert not set(grading) & set(teaching), "a package pinned in both files"
     for name in ["nbgrader", "otter-grader"]:
         assert version(name) == grading[name], f"{name} installed differs from its pin"
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="needs make")
+@pytest.mark.parametrize("target", ["lab", "lab-masters"])
+def test_make_lab_as_root_says_the_one_thing_to_set_and_starts_once_it_is_set(tmp_path, target):
+    """Jupyter refuses root without --allow-root; the target says so (before it writes or starts
+    anything) and passes LAB_ARGS on. A stand-in venv records what jupyter was given."""
+    venv, args, workspace = tmp_path / "venv", tmp_path / "jupyter-args", tmp_path / "ws"
+    (venv / "bin").mkdir(parents=True)
+    (venv / "bin" / "python").write_text(f'#!/bin/sh\nexec {sys.executable} "$@"\n')
+    (venv / "bin" / "jupyter").write_text(f'#!/bin/sh\necho "$@" > {args}\n')
+    for script in (venv / "bin").iterdir():
+        script.chmod(0o755)
+    (venv / ".installed").touch()  # newer than the requirements: nothing is installed
+
+    def make(*extra: str) -> subprocess.CompletedProcess:
+        return subprocess.run(["make", "-s", "-C", str(ROOT), target, f"VENV={venv}",
+                               f"WORKSPACE={workspace}", *extra], capture_output=True, text=True,
+                              timeout=300, env={**os.environ, "PYTHONPATH": str(ROOT / "src")})
+
+    if os.geteuid() == 0:
+        refused = make()
+        assert refused.returncode != 0
+        assert f"make {target} LAB_ARGS=--allow-root" in refused.stderr
+        assert not args.exists() and not workspace.exists()
+        started = make("LAB_ARGS=--allow-root --port 8899")
+    else:
+        started = make("LAB_ARGS=--port 8899")
+    assert started.returncode == 0, started.stderr
+    folder = str(workspace) if target == "lab" else "notebooks"
+    assert args.read_text().split() == ["lab", *(["--allow-root"] if os.geteuid() == 0 else []),
+                                        "--port", "8899", folder]

@@ -243,7 +243,7 @@ def test_cli_refuses_missing_paths_and_output_over_a_master(tmp_path, capsys):
     nbformat.write(_master(), path)
     before = path.read_bytes()
     assert student.main(["--out", str(tmp_path), str(path)]) == 2
-    assert "would overwrite a master" in capsys.readouterr().err
+    assert "would overwrite the input" in capsys.readouterr().err
     assert path.read_bytes() == before
 
 

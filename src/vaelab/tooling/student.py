@@ -48,7 +48,7 @@ from pathlib import Path
 
 from nbformat import NotebookNode
 
-from vaelab.files import write_text_atomic
+from vaelab.files import OutputPathError, check_destinations, write_text_atomic
 from vaelab.tooling.nbio import NotebookInputError, notebook_text, read_notebook
 
 BEGIN = "### BEGIN SOLUTION"
@@ -273,6 +273,22 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def _destination_problems(args: argparse.Namespace, masters: Sequence[Path]) -> list[str]:
+    """Every file the command will write, checked before it writes any (one message)."""
+    try:
+        if args.workspace is not None:  # notebooks already there are kept, not written
+            check_destinations([args.workspace / p.name for p in masters
+                                if not (args.workspace / p.name).exists()], masters,
+                               "choose another --workspace folder")
+        else:
+            check_destinations([args.out / kind / p.name for p in masters
+                                for kind in ("student", "instructor")], masters,
+                               "choose another --out folder")
+    except OutputPathError as exc:
+        return [str(exc)]
+    return []
+
+
 def _fill_workspace(folder: Path, plans: Sequence[tuple[Path, str]]) -> int:
     for path, student_text in plans:
         dest = folder / path.name
@@ -292,7 +308,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     names = [p.name for p in args.notebooks]
     if len(set(names)) != len(names):
         problems.append("two notebooks share a file name; their versions would collide")
-    masters = {p.resolve() for p in args.notebooks}
     for path in args.notebooks:
         try:
             nb = read_notebook(path)
@@ -304,11 +319,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if nb_problems:
             problems += nb_problems
             continue
-        for kind in ("student", "instructor") if args.out is not None else ():
-            if (args.out / kind / path.name).resolve() in masters:
-                problems.append(f"{path}: --out {args.out} would overwrite a master notebook")
         student = make_student(nb, str(path))
         plans.append((path, notebook_text(student), master_text, len(find_exercises(nb))))
+    if not problems:
+        problems += _destination_problems(args, [path for path, *_ in plans])
     if problems:
         for problem in problems:
             print(f"error: {problem}", file=sys.stderr)
