@@ -1,9 +1,11 @@
 """Small synthetic data, models and helpers shared by the tests."""
 
+import nbformat
 import torch
 from torch import nn
 
 from vaelab.tooling.bench import StudentConvVAE
+from vaelab.tooling.student import find_exercises
 from vaelab.vae import VAE
 
 D = 16
@@ -45,3 +47,14 @@ def calls_into(names: set[str], module: str) -> bool:
     if not isinstance(module, str) or not module:
         raise TypeError(f"module must be a dotted module name (str), got {module!r}")
     return any(n == module or n.startswith(module + ".") for n in names)
+
+
+def solution_lines(master) -> set[str]:
+    """Every non-blank line inside a solution region of ``master`` (markers excluded)."""
+    nb = nbformat.read(master, as_version=4)
+    lines = set()
+    for exercise in find_exercises(nb, master.name):
+        source = nb.cells[exercise.cell_index].source.split("\n")
+        for region in exercise.regions:
+            lines |= {line.strip() for line in source[region.begin + 1 : region.end]}
+    return lines - {""}

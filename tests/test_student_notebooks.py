@@ -9,6 +9,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from helpers import solution_lines
 
 from vaelab.student_notebooks import shipped_notebooks, write_new_notebooks, write_student_notebooks
 from vaelab.tooling import student
@@ -16,17 +17,6 @@ from vaelab.tooling import student
 ROOT = Path(__file__).resolve().parents[1]
 MASTERS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 SHIPPED = ROOT / "src" / "vaelab" / "student_notebooks"
-
-
-def solution_lines(master: Path) -> set[str]:
-    """Every non-blank line inside a solution region of ``master`` (markers excluded)."""
-    nb = nbformat.read(master, as_version=4)
-    lines = set()
-    for exercise in student.find_exercises(nb, master.name):
-        source = nb.cells[exercise.cell_index].source.split("\n")
-        for region in exercise.regions:
-            lines |= {line.strip() for line in source[region.begin + 1 : region.end]}
-    return lines - {""}
 
 
 def test_shipped_copies_are_what_make_student_notebooks_writes_now(tmp_path):
