@@ -1,10 +1,12 @@
 """Small synthetic data, models and helpers shared by the tests."""
 
+import nbformat
 import torch
 from torch import nn
 
 from vaelab.decoder_likelihoods import Bernoulli
 from vaelab.tooling.bench import StudentConvVAE
+from vaelab.tooling.student import find_exercises
 from vaelab.vae import VAE
 
 D = 16
@@ -64,3 +66,14 @@ class LinearVAE(nn.Module):
 
     def decode(self, z):
         return self.dec(z)
+
+
+def solution_lines(master) -> set[str]:
+    """Every non-blank line inside a solution region of ``master`` (markers excluded)."""
+    nb = nbformat.read(master, as_version=4)
+    lines = set()
+    for exercise in find_exercises(nb, master.name):
+        source = nb.cells[exercise.cell_index].source.split("\n")
+        for region in exercise.regions:
+            lines |= {line.strip() for line in source[region.begin + 1 : region.end]}
+    return lines - {""}

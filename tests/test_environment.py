@@ -7,10 +7,12 @@ import re
 import shutil
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
 import yaml
+from packaging.requirements import Requirement
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -33,7 +35,28 @@ def test_requirements_pin_everything_exactly_and_torch_is_the_cpu_build():
                    "nbclient", "nbval", "pytest", "tqdm", "hypothesis", "ruff"]:
         assert needed in pins, f"{needed} missing from requirements.txt"
     assert pins["torch"] == "2.13.0"
-    assert "-e ." in (ROOT / "requirements.txt").read_text().splitlines()
+    assert "-e .[tooling]" in (ROOT / "requirements.txt").read_text().splitlines()
+
+
+def _declared() -> dict[str, list[Requirement]]:
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    groups = {"dependencies": project["dependencies"], **project["optional-dependencies"]}
+    return {group: [Requirement(r) for r in reqs] for group, reqs in groups.items()}
+
+
+def test_declared_ranges_have_a_floor_no_ceiling_and_hold_the_pins():
+    pins = {**_requirements(), **_requirements("requirements-grading.txt")}
+    for group, reqs in _declared().items():
+        for req in reqs:
+            if req.name == "vaelab":  # an extra that includes another
+                continue
+            ops = {spec.operator for spec in req.specifier}
+            assert ops == {">="}, (
+                f"{group}: {req} must be a lower bound only (>=, tested by tests/test_install.py); "
+                "an upper bound makes pip replace a student's newer release")
+            assert req.name.lower() in pins, f"{group}: {req.name} has no exact pin"
+            assert req.specifier.contains(pins[req.name.lower()]), (
+                f"{group}: the pin {req.name}=={pins[req.name.lower()]} is outside {req}")
 
 
 def test_environment_yml_installs_requirements_txt_with_python_311():
