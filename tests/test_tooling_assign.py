@@ -136,3 +136,12 @@ def test_assign_writes_every_graders_input_with_no_answer_for_students(tmp_path)
             assert all(not c.get("outputs") for c in graded.cells if c.cell_type == "code")
         source = nbformat.read(out / "nbgrader" / "source" / master.stem / master.name, 4)
         assert assign.metadata_problems(source) == []
+
+
+def test_the_files_checked_before_writing_are_the_files_written(tmp_path):
+    path = tmp_path / "01_x.ipynb"
+    nbformat.write(_nb(), path)
+    out = tmp_path / "out"
+    assert assign.main(["--out", str(out), str(path)]) == 0
+    written = {p for p in out.rglob("*") if p.is_file()}
+    assert written == {*assign.destinations(out, path), out / "nbgrader" / "nbgrader_config.py"}

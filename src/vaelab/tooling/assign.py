@@ -32,7 +32,7 @@ from pathlib import Path
 import nbformat
 from nbformat import NotebookNode
 
-from vaelab.files import write_text_atomic
+from vaelab.files import OutputPathError, check_destinations, write_text_atomic
 from vaelab.tooling.nbio import NotebookInputError, notebook_text, read_notebook
 from vaelab.tooling.student import (
     BEGIN,
@@ -209,6 +209,27 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def destinations(out: Path, path: Path) -> list[Path]:
+    """The files ``--out OUT`` writes for the master ``path`` (besides nbgrader_config.py);
+    checked before anything is written (a test keeps this list and main's writes agreeing)."""
+    return [out / "student" / path.name, out / "instructor" / path.name,
+            out / "nbgrader" / "source" / path.stem / path.name, out / "otter" / path.name]
+
+
+def _destination_problems(args: argparse.Namespace, masters: Sequence[Path]) -> list[str]:
+    """Every file the command will write, checked before it writes any (one message)."""
+    try:
+        if args.metadata:  # the masters themselves, by design
+            check_destinations(masters, hint="make the masters writable")
+        else:
+            files = [dest for path in masters for dest in destinations(args.out, path)]
+            check_destinations([*files, args.out / "nbgrader" / "nbgrader_config.py"], masters,
+                               "choose another --out folder")
+    except OutputPathError as exc:
+        return [str(exc)]
+    return []
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Command-line entry point; returns the exit status (0 written, 2 nothing written)."""
     args = _parse_args(argv)
@@ -230,6 +251,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         masters.append((path, nb))
     if len({p.name for p, _ in masters}) != len(masters):
         problems.append("two notebooks share a file name; their versions would collide")
+    if not problems:
+        problems += _destination_problems(args, [path for path, _ in masters])
     if problems:
         for problem in problems:
             print(f"error: {problem}", file=sys.stderr)

@@ -70,6 +70,7 @@ from torch.utils.data import DataLoader, Dataset
 from vaelab.decoder_likelihoods import Bernoulli
 from vaelab.devices import choose_device
 from vaelab.evaluation import evaluate, iw_log_likelihood
+from vaelab.files import OutputPathError, check_destinations, write_text_atomic
 from vaelab.kl import gaussian_kl_standard_normal
 from vaelab.mnist import binarized_test_set, load_mnist
 from vaelab.runtime import USER_CHOICE, usable_cores
@@ -436,13 +437,16 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--rounds must be at least 1, got {args.rounds}")
     try:
         device = choose_device(args.device)
+        check_destinations([args.out], hint="choose another --out file")  # before the run
+    except OutputPathError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
     except ValueError as err:
         parser.error(str(err))
     result = run_bench(quick=args.quick, device=device, rounds=args.rounds,
                        log=lambda msg: print(msg, file=sys.stderr, flush=True))
     print(table(result))
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    write_text_atomic(args.out, json.dumps(result, indent=2) + "\n")
     print(f"wrote {args.out}")
     return 0
 
