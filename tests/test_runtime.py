@@ -125,6 +125,12 @@ def test_share_cores_never_changes_a_count_someone_chose(sharing, monkeypatch):
     assert runtime._sharing is None
 
 
+def test_without_proc_to_read_the_count_stays_and_is_not_asked_again(sharing, monkeypatch):
+    monkeypatch.setattr(runtime, "others_running", lambda: None)
+    assert runtime.share_cores() is None and runtime._sharing is None
+    assert sharing.get_num_threads() == 2
+
+
 def test_a_count_given_as_an_argument_stays_even_when_it_is_the_policys(sharing, monkeypatch):
     monkeypatch.setattr(runtime, "others_running", lambda: 5)
     seed_everything(0, threads=2)

@@ -35,11 +35,13 @@ def test_a_child_gets_the_policy_and_none_of_this_process_thread_settings(monkey
 
 
 def test_bad_arguments_exit_2_before_measuring(tmp_path, capsys):
-    for argv in (["--policies", "fast"], ["--rounds", "0"], ["--out", str(tmp_path)]):
+    for argv in (["--policies", "fast"], ["--rounds", "0"]):
         with pytest.raises(SystemExit) as exc:
             contention.main(argv)
         assert exc.value.code == 2
-    assert "round 1/" not in capsys.readouterr().err  # nothing was measured
+    assert contention.main(["--out", str(tmp_path)]) == 2  # a folder, not a file
+    err = capsys.readouterr().err
+    assert "is a folder" in err and "round 1/" not in err  # nothing was measured
 
 
 @pytest.mark.slow

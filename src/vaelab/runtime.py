@@ -218,9 +218,10 @@ def share_cores(samples: int = 3) -> int | None:
     looks = []
     for _ in range(samples):
         looks.append(others_running())
+        if looks[-1] is None:  # no /proc to read (macOS, Windows): the count stays
+            _sharing = None
+            return None
         time.sleep(0.001)
-    if None in looks:
-        return None
     want = max(1, min(_sharing["policy"], _affinity() - round(statistics.median(looks))))
     if want != _sharing["set"]:
         torch.set_num_threads(want)

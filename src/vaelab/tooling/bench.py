@@ -28,8 +28,10 @@ Measures, in one run on this machine:
   copies of the same step running at once over its time alone (each process fresh, under a
   thread policy; vaelab.tooling.contention), for vaelab.runtime's policy, and
   contended_slowdown_today for the policy before it (2 threads, libgomp's default spin);
-  quiet_epoch_vs_today: vaelab's epoch alone over today's. On two cores a fair share for
-  three processes is about 1.8;
+  quiet_epoch_vs_today: vaelab's epoch alone over today's. Three processes fairly sharing two
+  cores each get 2/3 of a core: at best 1.5 times one thread's epoch, about 1.8 times the
+  two-thread epoch alone where a second thread buys 20 %, 2.7 where it buys 75 % (measured on
+  the project's AMD machines);
 - source_lines: the lines of Python in the package (src/vaelab), a measure of what a reader
   has to read.
 

@@ -1,7 +1,8 @@
 """Thread policies on a shared machine: notebook 04's step alone, beside busy loops, 3 at once.
 
     python -m vaelab.tooling.contention [--rounds 3] [--images 12800] [--epochs 3]
-                                        [--policies today vaelab passive one-thread spin=3000]
+                                        [--policies today vaelab fixed passive one-thread spin=N]
+                                        [--out FILE.json]
 
 A policy is a set of environment variables read when torch loads (``vaelab.runtime``), so
 every measurement starts fresh processes: each trains notebook 04's model
@@ -19,8 +20,9 @@ without ``share_cores``: its thread count set explicitly), ``passive``
 (``OMP_WAIT_POLICY=PASSIVE``), ``one-thread``, and ``spin=N`` (``fixed`` with
 ``GOMP_SPINCOUNT=N``: what ``runtime.SPIN_COUNT`` trades, quiet speed against a fast return of
 the cores). Rounds are interleaved (every policy and setting once per round, in turn) and each
-cell reports the median round, so a machine whose speed drifts treats all policies alike. On
-two cores a fair share for three processes is about 1.8 times the time alone.
+cell reports the median round, so a machine whose speed drifts treats all policies alike. Three
+processes fairly sharing two cores each get 2/3 of a core: at best 1.5 times one thread's epoch
+alone (``one-thread``).
 
 ``make bench`` reports ``contended_slowdown`` (3 copies over alone) for today and for vaelab
 (``slowdowns``).
@@ -36,7 +38,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from vaelab.files import check_output_dir, check_output_file, write_text_atomic
+from vaelab.files import OutputPathError, check_destinations, write_text_atomic
 from vaelab.runtime import MARK, SWITCH, USER_CHOICE, thread_policy
 
 POLICIES = {
@@ -175,16 +177,17 @@ def main(argv: list[str] | None = None) -> int:
     try:
         for policy in args.policies:
             policy_env(policy)
-        if args.out is not None:  # before minutes of measuring
-            check_output_dir(args.out.parent, "choose another --out")
-            check_output_file(args.out, "choose another --out")
-    except ValueError as err:  # OutputPathError is one
+        if args.out is not None:
+            check_destinations([args.out], hint="choose another --out file")  # before the run
+    except OutputPathError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except ValueError as err:
         parser.error(str(err))
     measured = compare(args.policies, args.rounds, args.images, args.epochs,
                        log=lambda msg: print(msg, file=sys.stderr, flush=True))
     print(table(measured))
     if args.out is not None:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
         write_text_atomic(args.out, json.dumps(measured, indent=2) + "\n")
     return 0
 
