@@ -177,13 +177,13 @@ def main(argv: list[str] | None = None) -> int:
     try:
         for policy in args.policies:
             policy_env(policy)
-        if args.out is not None:
-            check_destinations([args.out], hint="choose another --out file")  # before the run
+    except ValueError as err:
+        parser.error(str(err))
+    try:  # before minutes of measuring
+        check_destinations([args.out] if args.out else [], hint="choose another --out file")
     except OutputPathError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    except ValueError as err:
-        parser.error(str(err))
     measured = compare(args.policies, args.rounds, args.images, args.epochs,
                        log=lambda msg: print(msg, file=sys.stderr, flush=True))
     print(table(measured))
