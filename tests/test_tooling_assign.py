@@ -294,3 +294,12 @@ def test_checkpoints_are_trained_once_where_train_or_load_finds_them(tmp_path):
     images = torch.arange(64 * 16).reshape(64, 16).remainder(256).byte()
     _, _, reused = training.train_or_load(model, recipe, images, cache_dir=folder, progress=False)
     assert reused  # the graded run's call finds it
+
+
+def test_the_files_checked_before_writing_are_the_files_written(tmp_path):
+    path = tmp_path / "01_x.ipynb"
+    nbformat.write(_nb(), path)
+    out = tmp_path / "out"
+    assert assign.main(["--out", str(out), str(path)]) == 0
+    written = {p for p in out.rglob("*") if p.is_file()}
+    assert written == {*assign.destinations(out, path), out / "nbgrader" / "nbgrader_config.py"}

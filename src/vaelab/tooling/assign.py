@@ -46,7 +46,7 @@ from pathlib import Path
 import nbformat
 from nbformat import NotebookNode
 
-from vaelab.files import write_text_atomic
+from vaelab.files import OutputPathError, check_destinations, write_text_atomic
 from vaelab.tooling import course
 from vaelab.tooling.nbcode import calls_in_cell
 from vaelab.tooling.nbio import NotebookInputError, notebook_text, read_notebook
@@ -353,6 +353,29 @@ def _replace_folder(new: Path, dest: Path) -> None:
     shutil.rmtree(old, ignore_errors=True)
 
 
+def destinations(out: Path, path: Path) -> list[Path]:
+    """The files ``--out OUT`` writes for the master ``path`` (besides nbgrader_config.py, and
+    the wheel and models that --project and --checkpoints add to its otter folder); checked
+    before anything is written (a test keeps this list and main's writes agreeing)."""
+    return [out / "student" / path.name, out / "instructor" / path.name,
+            out / "nbgrader" / "source" / path.stem / path.name,
+            out / "otter" / path.stem / path.name, out / "otter" / path.stem / "requirements.txt"]
+
+
+def _destination_problems(args: argparse.Namespace, masters: Sequence[Path]) -> list[str]:
+    """Every file the command will write, checked before it writes any (one message)."""
+    try:
+        if args.metadata:  # the masters themselves, by design
+            check_destinations(masters, hint="make the masters writable")
+        else:
+            files = [dest for path in masters for dest in destinations(args.out, path)]
+            check_destinations([*files, args.out / "nbgrader" / "nbgrader_config.py"], masters,
+                               "choose another --out folder")
+    except OutputPathError as exc:
+        return [str(exc)]
+    return []
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Command-line entry point; returns the exit status (0 written, 2 nothing written)."""
     args = _parse_args(argv)
@@ -377,6 +400,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         masters.append((path, nb))
     if len({p.name for p, _ in masters}) != len(masters):
         problems.append("two notebooks share a file name; their versions would collide")
+    if not problems:
+        problems += _destination_problems(args, [path for path, _ in masters])
     if problems:
         return _stop(problems)
 
