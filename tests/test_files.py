@@ -161,7 +161,7 @@ def test_every_command_refuses_a_results_file_that_is_a_folder(tmp_path, capsys,
 
 @pytest.mark.parametrize(("command", "where"), [
     ("execute --out", "."), ("student --out", "student"), ("student --out", "instructor"),
-    ("assign --out", "student"), ("assign --out", "instructor"), ("assign --out", "otter"),
+    ("assign --out", "student"), ("assign --out", "instructor"), ("assign --out", "otter/01_x"),
     ("assign --out", "nbgrader/source/01_x")])
 def test_no_command_writes_over_its_own_inputs(tmp_path, capsys, command, where):
     module, argv = FOLDER_COMMANDS[command]
