@@ -20,6 +20,8 @@ the honest students every exercise they solved and the three cheaters 0 for ever
 they gamed. Graded runs use the course's settings only: ``nbgrader_config.py`` and otter's
 plugin set grading mode and point notebook 04 at the shipped models (nothing trains).
 
+Cost: 15 minutes on the 2-core development machine while other jobs used about one core
+(CPU time 15 minutes): ``make assign`` with notebook 04's training about 3, grading the rest.
 Notebook 05 trains its models in every graded run, so only its ``correct`` and
 ``calls_reference`` students go through nbgrader (``CLASS``). ``test_score_table`` prints the
 grader x student x notebook table and the grading time per student (``pytest

@@ -34,9 +34,9 @@ from vaelab.tooling.execute import execute_notebook
 from vaelab.tooling.nbcode import called_names
 
 COURSE_ID = "vaelab"
-# The longest cell of a graded run is notebook 05's training of four models, about 20 s alone
-# on a 2-core CPU (notebook 04 reuses its shipped models); a grading server that runs several
-# kernels at once on the same cores needs several times that.
+# The longest cell of a graded run: notebook 05's toy models, 16 s on a 2-core CPU that other
+# jobs half used (notebook 04 reuses its shipped models: 9 s); a grading server that runs
+# several kernels at once on the same cores needs several times that.
 CELL_TIMEOUT_S = 300
 CHECKPOINTS = "checkpoints"
 OTTER_PLUGIN = "vaelab.tooling.otter_plugin.CourseSettings"
@@ -123,7 +123,7 @@ def build_wheel(project: str | os.PathLike[str], dest: str | os.PathLike[str]) -
         copy = Path(tmp) / "project"
         shutil.copytree(project / "src", copy / "src",
                         ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
-        for name in ("pyproject.toml", "README.md", "LICENSE"):
+        for name in ("pyproject.toml", "setup.py", "README.md", "LICENSE"):
             if (project / name).is_file():
                 shutil.copy2(project / name, copy / name)
         out = Path(tmp) / "wheel"
