@@ -143,24 +143,24 @@ def training_cells(nb: NotebookNode) -> list[int]:
     return [i for i, names in enumerate(called_names(nb)) if TRAIN_OR_LOAD in names]
 
 
+def _set_environment(values: dict[str, str | None]) -> None:
+    for key, value in values.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+
+
 @contextlib.contextmanager
 def _environment(**values: str | None) -> Iterator[None]:
     """``os.environ`` with ``values`` set (None: removed) inside the block; kernels started
     there inherit it."""
     saved = {k: os.environ.get(k) for k in values}
     try:
-        for key, value in values.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
+        _set_environment(values)
         yield
     finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
+        _set_environment(saved)
 
 
 def train_checkpoints(master: Path, nb: NotebookNode, folder: Path, timeout: int = 3600) -> None:
