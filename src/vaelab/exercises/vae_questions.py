@@ -85,7 +85,9 @@ def _free_bits_cases(seed: int) -> list[FreeBitsCase]:
     (so each is told apart from the right answer and from the others)."""
     rng = np.random.default_rng(seed)
     cases: list[FreeBitsCase] = []
-    while len(cases) < 2:
+    for _ in range(1000):
+        if len(cases) == 2:
+            return cases
         batch, dims = (8, 5) if not cases else (int(rng.integers(6, 11)), int(rng.integers(3, 6)))
         scale = rng.uniform(0.05, 0.4, dims)
         scale[0] = 1.5  # one dimension above the floor, where single images straddle it
@@ -96,7 +98,8 @@ def _free_bits_cases(seed: int) -> list[FreeBitsCase]:
         values = sorted([case.want] + [float(m.answer(case)) for m in FREE_BITS_MISTAKES])
         if np.diff(values).min() > 1e-3:
             cases.append(case)
-    return cases
+    raise RuntimeError("two of FREE_BITS_MISTAKES give the same value on every batch drawn: "
+                       "merge them, or make one of them another mistake")
 
 
 def _same(a: float, b: object) -> bool:
