@@ -8,14 +8,15 @@ STAMP  := $(VENV)/.installed
 GRADING := $(VENV)/.grading-installed
 WORKSPACE := my-notebooks
 NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
+SHIPPED := src/vaelab/student_notebooks
 
 # The same settings when stored outputs are produced (make outputs) and when
 # they are checked (make test): no progress bars, no cached checkpoints.
 export TQDM_DISABLE := 1
 NB_ENV := VAELAB_TRAIN_FRESH=1
 
-.PHONY: help venv run lab lab-masters test unit nbval student assign grader-metadata outputs \
-	bench capstone reproduce e2e clean
+.PHONY: help venv run lab lab-masters test unit nbval student student-notebooks setup-cells \
+	assign grader-metadata outputs bench capstone reproduce e2e clean
 
 help:
 	@echo "make run        execute every notebook into build/ (the committed notebooks are not touched)"
@@ -24,7 +25,9 @@ help:
 	@echo "make test       ruff, unit tests, nbval regression, student-version tests, browser tests"
 	@echo "make outputs    re-execute the notebooks in place (the only way stored outputs change)"
 	@echo "make student    write build/student/ and build/instructor/"
-	@echo "make assign     build/student/, build/nbgrader/ (course folder), build/otter/ (otter master)"
+	@echo "make student-notebooks  rewrite the student notebooks the package ships ($(SHIPPED)/)"
+	@echo "make setup-cells  rewrite every notebook's setup cell from pyproject.toml [tool.vaelab]"
+	@echo "make assign     install the graders; build/student/, build/nbgrader/ (course folder), build/otter/<nb>/dist"
 	@echo "make grader-metadata  rewrite the masters' nbgrader cell metadata from their markers"
 	@echo "make bench      training benchmark: prints a table, writes build/bench.json"
 	@echo "make capstone   notebook 06's numbers: its model and notebook 04's MLP graded (SEEDS=3)"
@@ -45,13 +48,27 @@ $(GRADING): requirements-grading.txt $(STAMP)
 	$(PY) -m pip install --disable-pip-version-check -q -r requirements-grading.txt
 	@touch $@
 
+# Options for `jupyter lab`, e.g. LAB_ARGS="--port 8899".
+LAB_ARGS ?=
+# Jupyter refuses to run as root (containers, some hub images) unless given --allow-root.
+# That opt-out stays the user's decision: as root without it, say the one thing to set,
+# before anything is written or started.
+define refuse_root
+	@if [ "$$(id -u)" = 0 ] && ! echo " $(LAB_ARGS) " | grep -q -e " --allow-root "; then \
+		echo "make $@: you are root (a container?) and Jupyter refuses to run as root unless \
+told: run 'make $@ LAB_ARGS=--allow-root' (the server still listens on localhost only, \
+with a token), or run make as an ordinary user" >&2; exit 2; fi
+endef
+
 # Students work on the exercise versions; a notebook already in $(WORKSPACE) is never replaced.
 lab: $(STAMP)
+	$(refuse_root)
 	$(PY) -m vaelab.tooling.student --workspace $(WORKSPACE) $(NOTEBOOKS)
-	$(VENV)/bin/jupyter lab $(WORKSPACE)
+	$(VENV)/bin/jupyter lab $(LAB_ARGS) $(WORKSPACE)
 
 lab-masters: $(STAMP)
-	$(VENV)/bin/jupyter lab notebooks
+	$(refuse_root)
+	$(VENV)/bin/jupyter lab $(LAB_ARGS) notebooks
 
 test: $(STAMP) $(GRADING)
 	$(VENV)/bin/ruff check .
@@ -72,8 +89,25 @@ outputs: $(STAMP)
 student: $(STAMP)
 	$(PY) -m vaelab.tooling.student --out build $(NOTEBOOKS)
 
-assign: $(STAMP)
-	$(PY) -m vaelab.tooling.assign --out build $(NOTEBOOKS)
+# The student versions the package ships (python -m vaelab.student_notebooks copies them
+# out); run after editing a master: a test fails while they are behind.
+student-notebooks: $(STAMP)
+	$(PY) -m vaelab.tooling.student --ship $(SHIPPED) $(NOTEBOOKS)
+
+# Every notebook's first code cell, installing vaelab from [tool.vaelab] install in
+# pyproject.toml (the course's address); then the shipped student copies follow.
+setup-cells: $(STAMP)
+	$(PY) -m vaelab.tooling.setup_cell $(NOTEBOOKS)
+	$(PY) -m vaelab.tooling.student --ship $(SHIPPED) $(NOTEBOOKS)
+
+# The graders are installed first; the course folder ships the models notebook 04 trains (a
+# first run trains them, later runs reuse them), and each notebook gets its own otter dist.
+assign: $(STAMP) $(GRADING)
+	$(PY) -m vaelab.tooling.assign --out build --project . --checkpoints $(NOTEBOOKS)
+	@for nb in $(NOTEBOOKS); do stem=$$(basename $$nb .ipynb); \
+		PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/otter assign \
+			build/otter/$$stem/$$stem.ipynb build/otter/$$stem/dist >/dev/null || exit 1; \
+		echo "$$stem: otter dist in build/otter/$$stem/dist"; done
 
 grader-metadata: $(STAMP)
 	$(PY) -m vaelab.tooling.assign --metadata $(NOTEBOOKS)

@@ -7,6 +7,8 @@ import subprocess
 import pytest
 from hypothesis import settings
 
+import vaelab  # noqa: F401 - its thread policy, before any test module imports torch
+
 # Property tests draw a fixed set of examples (seeded from each test's code): a run is
 # reproducible, and CI cannot turn red on an example that no earlier run tried.
 # HYPOTHESIS_PROFILE=explore draws new examples on every run, to hunt for bugs (that is how

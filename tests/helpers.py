@@ -1,10 +1,12 @@
 """Small synthetic data, models and helpers shared by the tests."""
 
+import nbformat
 import torch
 from torch import nn
 
 from vaelab.decoder_likelihoods import Bernoulli
 from vaelab.tooling.bench import StudentConvVAE
+from vaelab.tooling.student import find_exercises
 from vaelab.vae import VAE
 
 D = 16
@@ -75,3 +77,32 @@ def calls_into(names: set[str], module: str) -> bool:
     if not isinstance(module, str) or not module:
         raise TypeError(f"module must be a dotted module name (str), got {module!r}")
     return any(n == module or n.startswith(module + ".") for n in names)
+
+
+class LinearVAE(nn.Module):
+    """The smallest model a student could write outside the package: one Linear layer each way
+    on D pixels; ``enc_out`` / ``dec_out`` let a test give it the wrong output widths."""
+
+    def __init__(self, likelihood=None, latent_dim: int = 2, enc_out: int | None = None,
+                 dec_out: int | None = None) -> None:
+        super().__init__()
+        self.likelihood = likelihood or Bernoulli()
+        self.enc = nn.Linear(D, enc_out or 2 * latent_dim)
+        self.dec = nn.Linear(latent_dim, dec_out or self.likelihood.params_per_dim * D)
+
+    def encode(self, x):
+        return self.enc(x).chunk(2, dim=1)
+
+    def decode(self, z):
+        return self.dec(z)
+
+
+def solution_lines(master) -> set[str]:
+    """Every non-blank line inside a solution region of ``master`` (markers excluded)."""
+    nb = nbformat.read(master, as_version=4)
+    lines = set()
+    for exercise in find_exercises(nb, master.name):
+        source = nb.cells[exercise.cell_index].source.split("\n")
+        for region in exercise.regions:
+            lines |= {line.strip() for line in source[region.begin + 1 : region.end]}
+    return lines - {""}

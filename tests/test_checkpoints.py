@@ -107,3 +107,12 @@ def test_keys_and_fingerprints():
     b[2, 3] = 0
     assert data_fingerprint(a) != data_fingerprint(b)
     assert data_fingerprint(a) != data_fingerprint(a.view(4, 3))
+
+
+def test_numpy_numbers_in_a_configuration_are_their_values():
+    import numpy as np
+
+    assert checkpoints.canonical({"epochs": np.int64(3), "kl_weight": np.float64(0.5)}) == \
+        checkpoints.canonical({"epochs": 3, "kl_weight": 0.5})
+    with pytest.raises(ValueError, match="JSON values"):
+        checkpoints.canonical({"images": np.zeros(3)})

@@ -14,7 +14,8 @@ def test_plain_text_is_a_header_then_the_exact_source():
     src = source_of(gaussian_kl_standard_normal)
     lines = repr(src).splitlines()
     assert lines[0] == "# vaelab.kl.gaussian_kl_standard_normal"
-    assert lines[1] == "def gaussian_kl_standard_normal("
+    # The package's answer to exercises 3.1 and 4.2: its decorator is shown with it.
+    assert lines[1:3] == ['@answers("3.1", "4.2")', "def gaussian_kl_standard_normal("]
     assert "0.5 * (mu_t.pow(2)" in lines[-1]
     assert str(src) == repr(src)
     assert "0x" not in repr(src) and "/" not in lines[0]  # nothing volatile for nbval

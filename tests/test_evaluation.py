@@ -59,7 +59,7 @@ def test_memory_is_bounded_by_the_row_budget_whatever_k(monkeypatch):
     decode = model.decode
     monkeypatch.setattr(model, "decode", lambda z: rows.append(z.shape[0]) or decode(z))
     estimate = iw_log_likelihood(model, x, k=5000, batch_size=10, max_rows=64)
-    assert max(rows) <= 64 and sum(rows) == 30 * 5000
+    assert max(rows) <= 64 and sum(rows[1:]) == 30 * 5000  # rows[0]: the check of 2 images
     assert estimate.shape == (30,) and torch.isfinite(estimate).all()
     rows.clear()
     iw_log_likelihood(model, x, k=3, batch_size=100, max_rows=8)  # images split as well
@@ -82,7 +82,14 @@ def test_iw_rejects_bad_k(k):
 def test_numpy_integers_are_integers():
     import numpy as np
 
-    assert iw_log_likelihood(small_model(), binary(4), k=np.int64(5)).shape == (4,)
+    model, x = small_model(), binary(4)
+    assert iw_log_likelihood(model, x, k=np.int64(5)).shape == (4,)
+    assert torch.equal(iw_log_likelihood(model, x, k=5, seed=np.int64(2), batch_size=np.int64(3)),
+                       iw_log_likelihood(model, x, k=5, seed=2, batch_size=3))
+    assert evaluate(model, x, seed=np.int64(1)) == evaluate(model, x, seed=1)
+    assert iw_bound_curve(model, x, np.array([1, 5])) == iw_bound_curve(model, x, [1, 5])
+    with pytest.raises(ValueError, match="seed"):
+        evaluate(model, x, seed=True)
 
 
 def test_binary_likelihoods_refuse_grey_or_uint8_images():

@@ -68,7 +68,7 @@ def _variant(kind):
 
 @pytest.mark.parametrize("kind, hint", [
     ("sign", "wrong sign"),
-    ("variance", "exp(0.5 * logvar)"),
+    ("variance", "standard deviation"),
     ("no_logvar", "normalising term"),
     ("double", "normalising term"),
     ("per_dim", "per latent dimension"),

@@ -6,11 +6,23 @@ import torch.nn.functional as F
 
 from vaelab.exercises.core import GRADING_ENV, ExerciseError
 from vaelab.exercises.vae import check_reparameterize, check_vae_loss
-from vaelab.kl import gaussian_kl_standard_normal
-from vaelab.vae import reparameterize, vae_loss
 
 
-def test_reparameterize_accepts_the_package_answer(capsys):
+def reparameterize(mu, logvar, eps):  # the exercise's answer, written out as a student would
+    return mu + torch.exp(0.5 * logvar) * eps
+
+
+def gaussian_kl_standard_normal(mu, logvar):
+    return 0.5 * (mu**2 + logvar.exp() - 1 - logvar).sum(dim=-1)
+
+
+def vae_loss(logits, x, mu, logvar):
+    bce = F.binary_cross_entropy_with_logits(logits, x, reduction="none").sum(dim=1)
+    kl = gaussian_kl_standard_normal(mu, logvar)
+    return (bce + kl).mean(), bce, kl
+
+
+def test_reparameterize_accepts_the_answer(capsys):
     check_reparameterize(reparameterize)
     assert "Exercise 4.1: correct." in capsys.readouterr().out
 
@@ -33,9 +45,9 @@ def test_reparameterize_rejects_known_mistakes(wrong, hint):
         check_reparameterize(wrong)
 
 
-def test_loss_accepts_the_package_answer_and_a_tuple(capsys):
-    check_vae_loss(lambda *a: vae_loss(*a).loss)
-    check_vae_loss(lambda *a: tuple(vae_loss(*a)))
+def test_loss_accepts_the_answer_and_a_tuple(capsys):
+    check_vae_loss(lambda *a: vae_loss(*a)[0])
+    check_vae_loss(vae_loss)
     assert capsys.readouterr().out.count("Exercise 4.2: correct.") == 2
 
 

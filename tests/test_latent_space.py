@@ -1,5 +1,6 @@
 """vaelab.latent_space: shapes, ranges and the geometry of grids and interpolations."""
 
+import numpy as np
 import pytest
 import torch
 
@@ -38,6 +39,8 @@ def test_sample_prior_gives_probabilities_and_binary_draws():
     assert set(draws.unique().tolist()) <= {0.0, 1.0}
     again, _ = sample_prior(model(3), 6, seed=1)
     assert torch.equal(means, again)
+    numpy_seed, _ = sample_prior(model(3), np.int64(6), seed=np.int64(1))
+    assert torch.equal(means, numpy_seed)
 
 
 def test_latent_grid_layout():

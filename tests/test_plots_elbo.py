@@ -65,6 +65,22 @@ def test_decomposition_ylim_fits_the_curve_or_the_widest_view():
     assert fig.axes[1].get_ylim() == pytest.approx((-5.0, 0.0))
 
 
+def test_densities_show_the_whole_of_a_narrow_q_but_the_widget_keeps_its_scale():
+    # Notebook 03 draws the fitted q (std 0.13, peak about 3) beside a posterior that peaks
+    # below 2: its top was cut off. The static figure fits both curves; the explorer keeps
+    # the height fixed at the posterior's scale while q moves.
+    fig = P.plot_densities(MODEL, X, 0.8, np.log(0.13))
+    ax = fig.axes[0]
+    q_peak = artist_by_gid(ax, "q-density").get_ydata().max()
+    post_peak = artist_by_gid(ax, "posterior").get_ydata().max()
+    assert q_peak > 1.6 * post_peak  # the case that was cut off
+    assert ax.get_ylim() == pytest.approx((0.0, P.densities_top(post_peak, q_peak)))
+    assert ax.get_ylim()[1] > q_peak
+    fig = P.plot_q_explorer(MODEL, X, 0.8, np.log(0.13))
+    assert fig.axes[0].get_ylim() == pytest.approx((0.0, P.densities_top(post_peak)))
+    assert P.densities_top(0.1) == pytest.approx(0.64)  # at least 1.6 x 0.4
+
+
 def test_readout_text():
     text = P.elbo_readout(MODEL, X, 0.0, 0.0)
     d = decomposition_along_means(MODEL, X, [0.0], 0.0)

@@ -51,6 +51,18 @@ def test_surface_figure() -> None:
     contours = pl.artist_by_gid(ax, "contours")
     ll_max = lk.gaussian_log_likelihood(NEWBORN_WEIGHTS_G, *lk.gaussian_mle(NEWBORN_WEIGHTS_G))
     np.testing.assert_allclose(contours.levels, ll_max - np.array([1.5, 1.0, 0.5, 0.25]))
+    # Every contour is labelled with its distance below the maximum (the 1.5-nat one only
+    # clips two corners, too short for matplotlib's own placement), inside the window.
+    labels = contours.labelTexts
+    assert [t.get_text() for t in labels] == ["1.5", "1", "0.5", "0.25"]
+    for text, level in zip(labels, contours.levels, strict=True):
+        mu, sigma = text.get_position()
+        assert 3000.0 <= mu <= 4000.0 and 500.0 <= sigma <= 1600.0
+        assert lk.gaussian_log_likelihood(NEWBORN_WEIGHTS_G, mu, sigma) == pytest.approx(
+            level, abs=0.02)
+    assert pl.contour_labels(ll_max) == {ll_max - 1.5: "1.5", ll_max - 1.0: "1",
+                                         ll_max - 0.5: "0.5", ll_max - 0.25: "0.25"}
+    assert "nats below the maximum" in ax.get_title()
     fig.canvas.draw()
 
 

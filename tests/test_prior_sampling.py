@@ -101,3 +101,12 @@ def test_estimate_curve_rows_are_images_columns_are_k():
     curve = estimate_curve(lw, [2, 10, 40])
     assert curve.shape == (3, 3)
     np.testing.assert_allclose(curve[:, 1], logsumexp(lw[:, :10].numpy(), axis=1) - math.log(10))
+
+
+def test_coverage_is_a_number_numpy_included():
+    mu, logvar = torch.zeros(2, 3), torch.zeros(2, 3)
+    as_numpy = prior_mass_of_typical_set(mu, logvar, coverage=np.float64(0.9), samples=50)
+    assert as_numpy == prior_mass_of_typical_set(mu, logvar, coverage=0.9, samples=50)
+    for bad in ("0.9", True):
+        with pytest.raises(TypeError, match="coverage"):
+            prior_mass_of_typical_set(mu, logvar, coverage=bad)

@@ -1,4 +1,5 @@
-"""seed_everything: NumPy integers are seeds, bools are not thread counts."""
+"""seed_everything: NumPy integers are seeds, bools are not thread counts, a thread count set
+before it stays."""
 
 from __future__ import annotations
 
@@ -18,6 +19,16 @@ def test_numpy_integer_seed_and_threads_are_accepted_and_repeat_draws():
     finally:
         torch.set_num_threads(threads)
     assert a == b
+
+
+def test_a_thread_count_set_before_stays():
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        seed_everything(0)
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(threads)
 
 
 @pytest.mark.parametrize(

@@ -11,7 +11,8 @@ KEYS = {
     "test_nll", "test_neg_elbo", "train_seconds", "epoch_seconds", "reference_epoch_seconds",
     "speedup_vs_reference", "gemm_gflops", "train_gflops", "gemm_fraction", "machine", "targets",
     "reference_lean_epoch_seconds", "speedup_vs_lean_reference", "rounds_measured",
-    "gemm_products_us", "conv_epoch_seconds", "source_lines",
+    "gemm_products_us", "conv_epoch_seconds", "source_lines", "contention",
+    "contended_slowdown", "contended_slowdown_today", "quiet_epoch_vs_today",
 }
 
 
@@ -65,6 +66,11 @@ def test_quick_run_writes_json_with_all_keys(tmp_path, capsys):
     assert set(result["machine"]) >= {"cpu", "threads", "torch", "device"}
     assert result["epoch_seconds"] > 0 and result["speedup_vs_reference"] > 0
     assert result["conv_epoch_seconds"] > 0
+    shared = result["contention"]
+    assert result["contended_slowdown"] == pytest.approx(
+        shared["vaelab"]["shared_epoch_seconds"] / shared["vaelab"]["alone_epoch_seconds"])
+    assert result["quiet_epoch_vs_today"] == pytest.approx(
+        shared["vaelab"]["alone_epoch_seconds"] / shared["today"]["alone_epoch_seconds"])
     assert result["source_lines"] == bench.source_lines() > 1000
     # every round is kept, and each reported timing is the best of its rounds
     rounds = result["rounds_measured"]

@@ -164,14 +164,21 @@ def test_missing_path_exits_2_with_a_message_and_runs_nothing(tmp_path, capsys):
     [
         ("notes.txt", "hello", "not a notebook"),
         ("broken.ipynb", "{not json", "not a readable notebook"),
+        ("nosource.ipynb", json.dumps({
+            "cells": [{"cell_type": "code", "execution_count": None, "id": "a", "metadata": {},
+                       "outputs": []}],
+            "metadata": {}, "nbformat": 4, "nbformat_minor": 5}),
+         "a malformed notebook (cells[0]: 'source' is a required property)"),
     ],
 )
 def test_a_file_that_is_not_a_notebook_exits_2(tmp_path, capsys, name, content, message):
     path = tmp_path / name
     path.write_text(content)
-    assert execute.main(["--in-place", str(path)]) == 2
-    assert message in capsys.readouterr().err
-    assert path.read_text() == content
+    for argv in (["--in-place", str(path)], ["--out", str(tmp_path / "b"), str(path)]):
+        assert execute.main(argv) == 2
+        err = capsys.readouterr().err
+        assert message in err and err.count("\n") == 1
+    assert path.read_text() == content and sorted(tmp_path.iterdir()) == [path]
 
 
 def test_out_and_in_place_are_exclusive_and_one_is_required(tmp_path):

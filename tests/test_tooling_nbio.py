@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_notebook
@@ -20,6 +22,12 @@ def test_read_notebook_names_the_problem(tmp_path):
     (tmp_path / "b.ipynb").write_text("[1, 2]")
     with pytest.raises(nbio.NotebookInputError, match="not a readable notebook"):
         nbio.read_notebook(tmp_path / "b.ipynb")
+    nb = new_notebook(cells=[new_code_cell("x = 1")])
+    del nb.cells[0]["source"]  # valid JSON, but no cell Jupyter writes
+    (tmp_path / "c.ipynb").write_text(json.dumps(nb))
+    with pytest.raises(nbio.NotebookInputError, match=r"malformed notebook \(cells\[0\]: "
+                                                      r"'source' is a required property\)"):
+        nbio.read_notebook(tmp_path / "c.ipynb")
 
 
 def test_read_and_serialize_round_trip(tmp_path):

@@ -243,7 +243,7 @@ def test_cli_refuses_missing_paths_and_output_over_a_master(tmp_path, capsys):
     nbformat.write(_master(), path)
     before = path.read_bytes()
     assert student.main(["--out", str(tmp_path), str(path)]) == 2
-    assert "would overwrite a master" in capsys.readouterr().err
+    assert "would overwrite the input" in capsys.readouterr().err
     assert path.read_bytes() == before
 
 
@@ -260,3 +260,55 @@ def test_workspace_gets_student_versions_once_and_keeps_a_students_work(tmp_path
     assert mine.read_bytes() == edited
     assert "kept" in capsys.readouterr().out.splitlines()[-1]
     assert not (tmp_path / "student").exists() and not (tmp_path / "instructor").exists()
+
+
+def test_reveal_cells_are_left_out_of_the_student_version():
+    nb = _master()
+    reveal = new_code_cell("show_source(mu)", metadata={"tags": [student.REVEAL]})
+    nb.cells.append(reveal)
+    out = student.make_student(nb)
+    assert len(out.cells) == len(nb.cells) - 1
+    assert all("show_source" not in c.source for c in out.cells)
+    assert any("show_source" in c.source for c in nb.cells)  # the master keeps it
+
+
+def test_a_reveal_tag_on_an_exercise_is_an_error():
+    nb = _master()
+    exercise = next(c for c in nb.cells if "# Exercise" in c.source)
+    exercise.metadata["tags"] = [student.REVEAL]
+    with pytest.raises(student.MarkerError, match="tagged 'reveal' but holds an exercise"):
+        student.make_student(nb, "nb.ipynb")
+
+
+def test_ship_replaces_the_copies_and_removes_notebooks_without_a_master(tmp_path, capsys):
+    masters, shipped = tmp_path / "masters", tmp_path / "shipped"
+    masters.mkdir()
+    shipped.mkdir()
+    path = masters / "01_demo.ipynb"
+    nbformat.write(_master(), path)
+    (shipped / "01_demo.ipynb").write_text("old copy")
+    (shipped / "09_renamed.ipynb").write_text("a master that is gone")
+    (shipped / "__init__.py").write_text("")
+    assert student.main(["--ship", str(shipped), str(path)]) == 0
+    assert nbformat.writes(_load(shipped / "01_demo.ipynb")) == nbformat.writes(
+        student.make_student(_load(path)))
+    assert sorted(p.name for p in shipped.iterdir()) == ["01_demo.ipynb", "__init__.py"]
+    assert "removed" in capsys.readouterr().out
+
+
+def test_ship_refuses_the_masters_folder(tmp_path, capsys):
+    path = tmp_path / "01_demo.ipynb"
+    nbformat.write(_master(), path)
+    before = path.read_bytes()
+    assert student.main(["--ship", str(tmp_path), str(path)]) == 2
+    assert "would overwrite the input" in capsys.readouterr().err
+    assert path.read_bytes() == before
+
+
+def test_workspace_that_cannot_be_written_says_so_and_writes_nothing(tmp_path, capsys):
+    path = tmp_path / "01_demo.ipynb"
+    nbformat.write(_master(), path)
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    assert student.main(["--workspace", str(blocker), str(path)]) == 2
+    assert "is a file, not a folder" in capsys.readouterr().err

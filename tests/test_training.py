@@ -2,6 +2,7 @@
 
 import math
 
+import numpy as np
 import pytest
 import torch
 from helpers import ConvVAE, D, binary, small_model, synthetic_images
@@ -166,6 +167,43 @@ def test_bad_training_inputs_are_refused_before_any_step(monkeypatch, images, kw
         assert all(torch.equal(a, b) for a, b in zip(before, model.parameters(), strict=True))
 
 
+def test_an_optimizer_of_another_model_is_refused_before_any_step():
+    model, other = small_model(), small_model(1)
+    before = [p.clone() for p in model.parameters()]
+    with pytest.raises(ValueError, match=r"8 of the optimizer's 8 parameters are not this VAE's"
+                                         r".*Adam\(model\.parameters\(\)"):
+        train(model, synthetic_images(64), epochs=1, progress=False,
+              optimizer=torch.optim.Adam(other.parameters()))
+    assert all(torch.equal(a, b) for a, b in zip(before, model.parameters(), strict=True))
+    # an optimizer of part of the model (the decoder alone) is the student's choice
+    train(model, synthetic_images(64), epochs=1, progress=False,
+          optimizer=torch.optim.Adam(model.decoder.parameters()))
+    assert all(torch.equal(a, b) for a, b in zip(before[:4], model.encoder.parameters(),
+                                                  strict=True))
+
+
+def test_batch_norm_with_a_last_batch_of_one_image_asks_for_drop_last():
+    model = small_model()
+    model.encoder.insert(1, nn.BatchNorm1d(12))
+    with pytest.raises(ValueError, match=r"batch_size 128 leaves a last batch of one image in "
+                                         r"epoch 1 \(129 images\).*drop_last=True"):
+        train(model, synthetic_images(129), epochs=1, progress=False)
+    history = train(model, synthetic_images(129), epochs=1, progress=False, drop_last=True)
+    assert history[0]["batch_size"] == 128
+    train(small_model(), synthetic_images(129), epochs=1, progress=False)  # no batch norm: fine
+
+
+def test_numpy_scalars_are_numbers_wherever_train_takes_one():
+    history = train(small_model(), synthetic_images(64), epochs=np.int64(2),
+                    batch_size=np.int64(32), lr=np.float32(1e-2), lr_schedule="cosine",
+                    lr_final=np.float32(1e-4), kl_weight=np.float32(0.5),
+                    free_bits=np.float64(0.1), recon_weight=np.float32(1.0), seed=np.int64(3),
+                    progress=False)
+    assert [h["kl_weight"] for h in history] == [0.5, 0.5]
+    with pytest.raises(ValueError, match=r"kl_weight .* got True"):
+        train(small_model(), synthetic_images(64), epochs=1, kl_weight=True, progress=False)
+
+
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a GPU")
 def test_asking_for_a_gpu_that_is_not_there_says_so():
     with pytest.raises(ValueError, match="no GPU"):
@@ -263,7 +301,8 @@ def test_dropout_and_batch_norm_train_in_train_mode_and_are_shown_in_eval_mode()
     real_encode = model.encode
 
     def encode(x):
-        seen_modes.append(model.encoder[1].training)
+        if torch.is_grad_enabled():  # a training step, not the check of the first images
+            seen_modes.append(model.encoder[1].training)
         return real_encode(x)
 
     model.encode = encode
@@ -271,7 +310,7 @@ def test_dropout_and_batch_norm_train_in_train_mode_and_are_shown_in_eval_mode()
     history = train(model, synthetic_images(256), epochs=2, batch_size=32, lr=1e-2,
                     progress=False, on_epoch=lambda m, rec: rec.update(
                         shown=(m.encoder[1].training, m.encoder[3].training)))
-    assert all(seen_modes)  # every training batch saw batch norm in training mode
+    assert len(seen_modes) == 16 and all(seen_modes)  # every batch: batch norm in training
     assert [h["shown"] for h in history] == [(False, False)] * 2
     assert not model.training and not model.encoder[1].training  # back as it came: eval
     assert model.encoder[1].num_batches_tracked > 0  # batch norm's statistics were updated

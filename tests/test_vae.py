@@ -5,13 +5,17 @@ import math
 import numpy as np
 import pytest
 import torch
+from helpers import D, LinearVAE, binary
+from torch import nn
 
+from vaelab import collapse, evaluation, inference_gaps, latent_space, prior_sampling
 from vaelab import kl as kl_module
-from vaelab.decoder_likelihoods import FixedVarianceGaussian, LearnedVarianceGaussian
+from vaelab.decoder_likelihoods import Bernoulli, FixedVarianceGaussian, LearnedVarianceGaussian
+from vaelab.distributions import bernoulli_log_density
 from vaelab.evaluation import evaluate, iw_log_likelihood
 from vaelab.latent_space import sample_prior
-from vaelab.training import train
-from vaelab.vae import VAE, LossTerms, reparameterize, vae_loss
+from vaelab.training import NonFiniteLossError, train
+from vaelab.vae import VAE, LossTerms, NonFiniteError, check_model, reparameterize, vae_loss
 
 
 def small_model(**kw):
@@ -334,3 +338,178 @@ def test_prior_samples_have_the_data_shape():
 def test_bad_input_to_a_gaussian_vae_is_refused(call, match):
     with pytest.raises(ValueError, match=match):
         call()
+
+
+# ------------------------------------------------ what a student's model returns, checked once
+
+class PerPixelBernoulli(Bernoulli):
+    """A likelihood whose log_prob forgets to sum over the pixels: (B, D) instead of (B,)."""
+
+    def log_prob(self, x, params):
+        return bernoulli_log_density(x, params)
+
+
+class ThreeOutputs(LinearVAE):
+    def encode(self, x):
+        return self.enc(x).chunk(3, dim=1)
+
+
+class ImageDecoder(LinearVAE):
+    def decode(self, z):
+        return self.dec(z).view(-1, 1, 4, 4)  # a conv decoder's (B, 1, H, W), not flattened
+
+
+class IntegerDecoder(LinearVAE):
+    def decode(self, z):
+        return self.dec(z).round().long()
+
+
+def mixed_dtypes():
+    model = LinearVAE()
+    model.dec.double()
+    return model
+
+
+BROKEN = {  # model, error, what the one message must say (naming the output and the data)
+    "log_prob (B, D)": (lambda: LinearVAE(PerPixelBernoulli()), ValueError,
+                        r"log_prob\(x, params\) must return one log-density per image, shape "
+                        r"\(2,\) for data of shape \(2, 16\); it returned \(2, 16\)"),
+    "Gaussian decode (B, 1)": (lambda: LinearVAE(FixedVarianceGaussian(), dec_out=1), ValueError,
+                               r"decode\(z\) returned shape \(2, 1\) for data of shape \(2, 16\): "
+                               r"FixedVarianceGaussian.* needs \(B, 16\)"),
+    "conv decode (B, 1, 4, 4)": (ImageDecoder, ValueError,
+                                 r"decode\(z\) returned shape \(2, 1, 4, 4\) for data of shape "
+                                 r"\(2, 16\).*nn\.Flatten"),
+    "Bernoulli decode (B, D / 2)": (lambda: LinearVAE(dec_out=D // 2), ValueError,
+                                    r"decode\(z\) returned shape \(2, 8\) for data of shape "
+                                    r"\(2, 16\): Bernoulli\(\) needs \(B, 16\)"),
+    "learned variance decode (B, D)": (lambda: LinearVAE(LearnedVarianceGaussian(), dec_out=D),
+                                       ValueError, r"returned shape \(2, 16\).* needs \(B, 32\)"),
+    "encode returns 3 tensors": (lambda: ThreeOutputs(enc_out=6), ValueError,
+                                 r"encode\(x\) must return \(mu, logvar\).*3 values"),
+    "encode mu, logvar of unequal shape": (lambda: LinearVAE(enc_out=5), ValueError,
+                                           r"equal shape \(B, d\).*mu \(2, 3\) and logvar "
+                                           r"\(2, 2\)"),
+    "decode returns integers": (IntegerDecoder, TypeError, r"decode\(z\).* torch\.int64"),
+    "encoder float32, decoder float64": (mixed_dtypes, TypeError,
+                                         r"mix torch\.float32 \(enc\.bias\) and torch\.float64 "
+                                         r"\(dec\.bias\).*model\.float\(\)"),
+    "float16": (lambda: LinearVAE().half(), TypeError, r"torch\.float16.*model\.float\(\)"),
+}
+
+CALLS = {
+    "train": lambda m, x: train(m, x, epochs=1, progress=False),
+    "train with free bits": lambda m, x: train(m, x, epochs=1, free_bits=0.5, progress=False),
+    "evaluate": lambda m, x: evaluation.evaluate(m, x),
+    "iw_log_likelihood": lambda m, x: evaluation.iw_log_likelihood(m, x, k=3),
+    "log_importance_weights": lambda m, x: evaluation.log_importance_weights(m, x, k=3),
+    "latent_usage": lambda m, x: collapse.latent_usage(m, x),
+}
+
+
+def data_for(model):
+    return binary(8) if model.likelihood.binary else torch.rand(8, D)
+
+
+@pytest.mark.parametrize("call", CALLS)
+@pytest.mark.parametrize("case", BROKEN)
+def test_what_a_students_model_returns_is_checked_before_any_work_in_one_message(case, call):
+    make, error, match = BROKEN[case]
+    model = make()
+    before = [p.detach().clone() for p in model.parameters()]
+    with pytest.raises(error, match=match):
+        CALLS[call](model, data_for(model))
+    assert all(torch.equal(a, b) for a, b in zip(before, model.parameters(), strict=True))
+
+
+def test_the_check_is_silent_for_good_models_and_leaves_mode_and_random_state_alone():
+    model = LinearVAE().train()
+    torch.manual_seed(5)
+    assert check_model(model, binary(4)) is model
+    after = torch.rand(3)
+    torch.manual_seed(5)
+    assert torch.equal(after, torch.rand(3)) and model.training
+    check_model(VAE(latent_dim=2, hidden=(8,), input_dim=D, likelihood=LearnedVarianceGaussian()),
+                torch.rand(3, D))
+
+
+def test_nan_weights_are_an_error_like_trainings_not_a_nan_score():
+    model = LinearVAE()
+    with torch.no_grad():
+        model.dec.weight[0, 0] = float("nan")
+    for call in ("evaluate", "iw_log_likelihood", "log_importance_weights"):
+        with pytest.raises(NonFiniteError, match=r"NaN or infinite values \(in dec\.weight\)"):
+            CALLS[call](model, binary(8))
+    with pytest.raises(NonFiniteError, match=r"dec\.weight"):
+        evaluation.iw_bound_curve(model, binary(8), [1, 2])
+    assert issubclass(NonFiniteLossError, NonFiniteError)  # one except clause catches both
+
+
+def test_a_score_that_overflows_past_the_first_images_is_an_error_not_a_number():
+    model = LinearVAE(FixedVarianceGaussian())
+    x = torch.rand(8, D)
+    x[5] = 1e30  # finite data whose squared error overflows float32
+    with pytest.raises(NonFiniteError, match="NaN or infinite"):
+        evaluation.evaluate(model, x)
+    with pytest.raises(NonFiniteError, match="NaN or infinite"):
+        evaluation.iw_log_likelihood(model, x, k=2)
+
+
+# ------------------------------------------------ every entry that takes a model keeps its mode
+
+def dropout_model(latent_dim=2):
+    """A VAE with dropout in its encoder and decoder: outputs differ between train and eval."""
+    torch.manual_seed(0)
+    model = VAE(latent_dim=latent_dim, hidden=(12,), input_dim=D)
+    model.encoder.insert(2, nn.Dropout(0.5))
+    model.decoder.insert(2, nn.Dropout(0.5))
+    return model
+
+
+def local_q(m, x):
+    with torch.no_grad():
+        return [t.detach() for t in m.eval().encode(x)]
+
+
+ENTRIES = {
+    "evaluate": lambda m, x: evaluation.evaluate(m, x),
+    "iw_log_likelihood": lambda m, x: evaluation.iw_log_likelihood(m, x, k=3),
+    "log_importance_weights": lambda m, x: evaluation.log_importance_weights(m, x, k=3),
+    "iw_bound_curve": lambda m, x: evaluation.iw_bound_curve(m, x, [1, 3]),
+    "latent_usage": lambda m, x: collapse.latent_usage(m, x),
+    "reconstruction_spread": lambda m, x: collapse.reconstruction_spread(m, x),
+    "optimise_local_posteriors": lambda m, x: inference_gaps.optimise_local_posteriors(
+        m, x, *local_q(dropout_model(), x), steps=2),
+    "inference_gaps": lambda m, x: inference_gaps.inference_gaps(
+        m, x, *local_q(dropout_model(), x), k=3),
+    "reconstruct": lambda m, x: latent_space.reconstruct(m, x),
+    "encode_means": lambda m, x: latent_space.encode_means(m, x),
+    "sample_prior": lambda m, x: latent_space.sample_prior(m, 3),
+    "decode_grid": lambda m, x: latent_space.decode_grid(m, n=3),
+    "decode_point": lambda m, x: latent_space.decode_point(m, (0.5, -1.0)),
+    "interpolate": lambda m, x: latent_space.interpolate(m, x[0], x[1], steps=3),
+    "sample_log_weights": lambda m, x: prior_sampling.sample_log_weights(m, x, 4, "prior"),
+}
+
+
+def same(a, b) -> bool:
+    """Equal results, whatever their structure (tensors, arrays, tuples, dicts, numbers)."""
+    if isinstance(a, torch.Tensor):
+        return torch.equal(a, b)
+    if isinstance(a, np.ndarray):
+        return np.array_equal(a, b)
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(same(a[k], b[k]) for k in a)
+    if isinstance(a, tuple | list):
+        return len(a) == len(b) and all(same(u, v) for u, v in zip(a, b, strict=True))
+    return a == b
+
+
+@pytest.mark.parametrize("mode", ["train", "eval"])
+@pytest.mark.parametrize("entry", ENTRIES)
+def test_every_entry_that_takes_a_model_uses_eval_mode_and_returns_it_as_it_came(entry, mode):
+    model, x = dropout_model(), binary(6)
+    getattr(model, mode)()
+    first = ENTRIES[entry](model, x)
+    assert all(m.training == (mode == "train") for m in model.modules())
+    assert same(first, ENTRIES[entry](model, x))  # no dropout noise: scored in eval mode

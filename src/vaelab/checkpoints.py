@@ -16,6 +16,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from vaelab.files import OutputPathError, atomic_write, check_output_file
@@ -32,11 +33,18 @@ def canonical(config: dict) -> str:
     if not isinstance(config, dict):
         raise ValueError(f"config must be a dict of JSON values, got {type(config).__name__}")
     try:
-        return json.dumps(config, sort_keys=True)
+        return json.dumps(config, sort_keys=True, default=_python_number)
     except (TypeError, ValueError) as err:
         raise ValueError(
             f"config must hold only JSON values (numbers, strings, lists, dicts): {err}"
         ) from None
+
+
+def _python_number(value: object) -> object:
+    """A NumPy number as the Python number it holds (np.int64(0) is 0); else not JSON."""
+    if isinstance(value, np.integer | np.floating):
+        return value.item()
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
 
 
 def config_key(config: dict) -> str:

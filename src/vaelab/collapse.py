@@ -15,7 +15,7 @@ from typing import NamedTuple
 import torch
 
 from vaelab.kl import gaussian_kl_standard_normal
-from vaelab.vae import VAE
+from vaelab.vae import VAE, check_model, mode_kept
 from vaelab.validation import require_positive, require_positive_int
 
 ACTIVE_THRESHOLD = 0.01  # Burda et al.'s threshold on Cov_x(E_q[z_j])
@@ -24,11 +24,13 @@ ACTIVE_THRESHOLD = 0.01  # Burda et al.'s threshold on Cov_x(E_q[z_j])
 def _check_x(model: VAE, x: torch.Tensor) -> None:
     if not isinstance(x, torch.Tensor) or not x.is_floating_point():
         raise ValueError("x must be a float tensor (N, D): binarize uint8 images first")
-    if x.ndim != 2 or x.shape[1] != model.input_dim or x.shape[0] < 2:
+    width = getattr(model, "input_dim", x.shape[-1])
+    if x.ndim != 2 or x.shape[1] != width or x.shape[0] < 2:
         raise ValueError(
-            f"x must have shape (N, {model.input_dim}) with N >= 2 (a covariance needs two "
+            f"x must have shape (N, {width}) with N >= 2 (a covariance needs two "
             f"images), got {tuple(x.shape)}"
         )
+    check_model(model, x[:2])
 
 
 class LatentUsage(NamedTuple):
@@ -62,13 +64,14 @@ def latent_usage(
     _check_x(model, x)
     threshold = require_positive(threshold, "threshold")
     batch_size = require_positive_int(batch_size, "batch_size")
-    model.eval()
     mus, kls = [], []
-    for xb in x.split(batch_size):
-        mu, logvar = model.encode(xb)
-        mus.append(mu)
-        # One dimension at a time: the package's KL with a last axis of size 1.
-        kls.append(gaussian_kl_standard_normal(mu.unsqueeze(-1), logvar.unsqueeze(-1)))
+    with mode_kept(model):
+        model.eval()
+        for xb in x.split(batch_size):
+            mu, logvar = model.encode(xb)
+            mus.append(mu)
+            # One dimension at a time: the package's KL with a last axis of size 1.
+            kls.append(gaussian_kl_standard_normal(mu.unsqueeze(-1), logvar.unsqueeze(-1)))
     mu = torch.cat(mus)
     activity = mu.var(dim=0, unbiased=True)
     return LatentUsage(torch.cat(kls).mean(dim=0), activity, activity > threshold)
@@ -83,6 +86,7 @@ def reconstruction_spread(model: VAE, x: torch.Tensor) -> float:
     with the same spread of the data, sum over pixels of Var_x(x_i).
     """
     _check_x(model, x)
-    model.eval()
-    recon = model.likelihood.mean(model.decode(model.encode(x)[0]))
+    with mode_kept(model):
+        model.eval()
+        recon = model.likelihood.mean(model.decode(model.encode(x)[0]))
     return float((recon - recon.mean(dim=0)).pow(2).sum(dim=1).mean())

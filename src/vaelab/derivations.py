@@ -6,8 +6,13 @@ A derivation is a list of ``Row``s. Each row is one expression of the derivation
   has), computed from the pieces that appear *in that expression*;
 - ``mc``: a Monte Carlo estimate of the same expression from samples z_s ~ q(z|x)
   (the expectation's integrand averaged), with its standard error, where one applies;
-- ``relation`` to the row above: "=" (checked: |difference| <= 1e-10), ">=" (checked),
-  or "" (a new statement or a named term: nothing to check against the row above).
+- ``relation`` to the row above: "=" (checked: |difference| <= 1e-10), ">=" or "<="
+  (checked: the row above is >= or <= this one), or "" (a new statement or a named term:
+  nothing to check against the row above);
+- ``from_line``: optionally, an earlier line this row equals plus a named amount (checked),
+  for a step such as "add the ELBO to both sides" that acts on earlier lines;
+- ``note``: the one step that leads to the row (a definition, Bayes' rule, linearity of
+  expectation, "a KL is never negative"), as written beside the notebook's maths.
 
 ``Row.checks`` says what was checked and ``Row.passed`` whether it held: a reader can
 point at any line and find the number that checks it. ``format_derivation`` prints it.
@@ -47,6 +52,7 @@ class Row:
     exact: float
     mc: Estimate | None = None
     note: str = ""
+    from_line: tuple[int, str, float] | None = None  # (line, name, amount): = line + amount
     checks: str = ""
     passed: bool = True
 
@@ -71,11 +77,12 @@ class Derivation:
 
 
 def check_rows(rows: list[Row]) -> list[Row]:
-    """Fill each row's ``checks`` and ``passed``: the relation to the row above and the MC test."""
+    """Fill each row's ``checks`` and ``passed``: the relation to the row above, the earlier
+    line it comes from (``from_line``) and the MC test."""
     previous: Row | None = None
-    for row in rows:
+    for number, row in enumerate(rows, 1):
         notes, ok = [], True
-        if row.relation in ("=", ">=") and previous is None:
+        if row.relation in ("=", ">=", "<=") and previous is None:
             raise ValueError(f"the first row cannot have the relation {row.relation!r}")
         if row.relation == "=":
             assert previous is not None
@@ -88,8 +95,23 @@ def check_rows(rows: list[Row]) -> list[Row]:
             good = previous.exact >= row.exact - EXACT_TOL
             notes.append("<= above" if good else "NOT <= above")
             ok &= good
+        elif row.relation == "<=":
+            assert previous is not None
+            good = previous.exact <= row.exact + EXACT_TOL
+            notes.append(">= above" if good else "NOT >= above")
+            ok &= good
         elif row.relation != "":
-            raise ValueError(f"relation must be '=', '>=' or '', got {row.relation!r}")
+            raise ValueError(f"relation must be '=', '>=', '<=' or '', got {row.relation!r}")
+        if row.from_line is not None:
+            line, name, amount = row.from_line
+            if not 1 <= line < number:
+                raise ValueError(f"line {number} can only come from an earlier line, "
+                                 f"got from_line {line}")
+            source = rows[line - 1].exact + amount
+            good = abs(row.exact - source) <= EXACT_TOL
+            notes.append(f"= line {line} + {name} (1e-10)" if good else
+                         f"differs from line {line} + {name} by {abs(row.exact - source):.2e}")
+            ok &= good
         if row.mc is not None:
             good = row.mc.within(row.exact, MC_SIGMAS, EXACT_TOL)
             if row.mc.std_error < 1e-12:
@@ -110,29 +132,36 @@ _ELL = "E_q[ln p(x|z)]"
 
 
 def derivation_1(t: ElboTerms, s: SampleTerms, exact_method: str = "closed form") -> Derivation:
-    """From KL(q || p(z|x)) >= 0 and Bayes' rule to ln p(x) >= ELBO."""
+    """From KL(q || p(z|x)) >= 0 to ln p(x) >= ELBO, one named step per line.
+
+    Lines 1-7: 0 <= KL(q || p(z|x)) = ... = ln p(x) - ELBO (definition of the KL, Bayes'
+    rule, linearity of expectation, definition of the KL, definition of the ELBO); lines 8-9
+    add the ELBO to both ends: ELBO <= ln p(x).
+    """
     mc = mc_estimate
+    elbo_samples = s.log_likelihood + s.log_prior - s.log_q  # the ELBO's integrand
     rows = [
-        Row("", _KL_POST, t.kl_posterior, note="closed form of the KL"),
+        Row("", "0", 0.0),
+        Row("<=", _KL_POST, t.kl_posterior, None, "a KL is never negative (closed form)"),
         Row("=", "E_q[ln q(z|x) - ln p(z|x)]", -t.entropy - _expected_log_posterior(t),
             mc(s.log_q - s.log_posterior), "definition of the KL"),
         Row("=", "E_q[ln q(z|x) - ln p(x|z) - ln p(z) + ln p(x)]",
             -t.entropy - t.expected_log_likelihood - t.expected_log_prior + t.log_marginal,
             mc(s.log_q - s.log_likelihood - s.log_prior + t.log_marginal),
-            "Bayes: p(z|x) = p(x|z) p(z) / p(x)"),
-        Row("=", "E_q[ln q(z|x) - ln p(z)] - E_q[ln p(x|z)] + ln p(x)",
+            "Bayes' rule: ln p(z|x) = ln p(x|z) + ln p(z) - ln p(x)"),
+        Row("=", f"E_q[ln q(z|x) - ln p(z)] - {_ELL} + ln p(x)",
             (-t.entropy - t.expected_log_prior) - t.expected_log_likelihood + t.log_marginal,
-            None, "linearity; ln p(x) does not depend on z"),
+            None, "linearity of expectation; ln p(x) does not depend on z"),
         Row("=", f"{_KL_PRIOR} - {_ELL} + ln p(x)",
             t.kl_prior - t.expected_log_likelihood + t.log_marginal,
-            None, "the first expectation is a KL (closed form)"),
-        Row(">=", "0", 0.0, None, "a KL is never negative"),
-        Row("", "ln p(x) - KL(q(z|x) || p(z|x))", t.log_marginal - t.kl_posterior, None,
-            "rearranged: move ln p(x) to the left"),
-        Row("=", f"{_ELL} - {_KL_PRIOR}  (the ELBO)", t.elbo,
-            mc(s.log_likelihood + s.log_prior - s.log_q), ""),
-        Row("", "ln p(x)", t.log_marginal, None, "so, because the KL >= 0:"),
-        Row(">=", "ELBO", t.elbo, None, ""),
+            None, "definition of the KL (to the prior; closed form)"),
+        Row("=", "ln p(x) - ELBO", t.log_marginal - t.elbo, None,
+            f"definition of the ELBO: {_ELL} - {_KL_PRIOR}"),
+        Row("", "ELBO", t.elbo, mc(elbo_samples), "line 1 plus the ELBO",
+            from_line=(1, "ELBO", t.elbo)),
+        Row("<=", "ln p(x)", t.log_marginal, None,
+            "line 7 plus the ELBO (adding one number to both sides keeps <=)",
+            from_line=(7, "ELBO", t.elbo)),
     ]
     return Derivation("Derivation 1: from KL(q || p(z|x)) >= 0", check_rows(rows), exact_method)
 
@@ -232,7 +261,7 @@ def format_derivation(d: Derivation, width: int = 62) -> str:
             f"{'#':>2}  {'':2} {'expression':<{width}} {'exact':>12}  {'Monte Carlo':<20} check")
     lines = [head, "-" * len(head.splitlines()[1])]
     for i, r in enumerate(d.rows, 1):
-        rel = {"": "", "=": "=", ">=": ">="}[r.relation]
+        rel = r.relation
         mc = format_estimate(r.mc) if r.mc is not None else ""
         check = r.checks or "-"
         lines.append(f"{i:>2}  {rel:<2} {r.expression:<{width}} {r.exact:>12.6f}  {mc:<20} "

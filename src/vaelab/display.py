@@ -17,6 +17,8 @@ from pygments import highlight
 from pygments.formatters import HtmlFormatter
 from pygments.lexers import PythonLexer
 
+from vaelab import references
+
 
 class SourceCode:
     """Python source with an HTML (Pygments) and a plain-text representation.
@@ -52,6 +54,9 @@ def source_of(obj: Any) -> SourceCode:
     Raises ``ValueError`` for objects whose source Python cannot find (built-ins,
     objects defined interactively in a notebook cell).
     """
+    guarded = references.source_code(obj)  # a function carrying @answers: its own source
+    if guarded is not None:
+        return SourceCode(guarded.rstrip("\n"), f"# {obj.__module__}.{obj.__qualname__}")
     target = inspect.unwrap(obj) if callable(obj) else obj
     if not (inspect.isfunction(target) or inspect.ismethod(target)
             or inspect.isclass(target) or inspect.ismodule(target)):

@@ -19,6 +19,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from vaelab.references import answers
 from vaelab.validation import as_array, require_generator, require_positive_int
 
 LOG_2PI = math.log(2.0 * math.pi)
@@ -102,6 +103,7 @@ class Gaussian:
             raise ValueError(f"z must have shape (..., {self.dim}), got {pts.shape}")
         return pts
 
+    @answers("1.1", "3.2")
     def log_prob(self, z: np.ndarray | Sequence[float]) -> np.ndarray:
         """ln N(z; mean, cov). z: (..., d) -> (...)."""
         pts = self._points(z)
@@ -173,6 +175,7 @@ class Categorical:
         return -self.expect(self.log_prob(np.arange(self.size)))
 
 
+@answers("3.2", "4.1")
 def reparameterize(
     mu: torch.Tensor, logvar: torch.Tensor, eps: torch.Tensor | None = None
 ) -> torch.Tensor:
@@ -189,6 +192,7 @@ def reparameterize(
     return mu + torch.exp(0.5 * logvar) * eps
 
 
+@answers("1.1", "3.2")
 def gaussian_log_density(x: ArrayOrTensor, mean: ArrayOrTensor | float,
                          logvar: ArrayOrTensor | float) -> ArrayOrTensor:
     """ln N(x; mean, sigma^2) with sigma^2 = exp(logvar), elementwise: the one Gaussian density.

@@ -20,6 +20,7 @@ from scipy.special import logsumexp
 from vaelab import schedules
 from vaelab.distributions import Gaussian, gaussian_log_density, reparameterize
 from vaelab.kl import gaussian_kl_standard_normal
+from vaelab.references import answers
 from vaelab.validation import (
     InputTypeError,
     as_array,
@@ -228,6 +229,7 @@ def iw_bounds_from_weights(log_weights: np.ndarray, ks: Sequence[int]) -> list[E
 # ----------------------------------------------------------------------------- torch: SGA
 
 
+@answers("3.2")
 def reparameterized_elbo(
     log_likelihood: Callable[[torch.Tensor], torch.Tensor],
     mu: torch.Tensor,

@@ -17,13 +17,14 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator, Sequence
 
+import numpy as np
 import torch
 from torch import nn
 
 from vaelab.distributions import gaussian_log_density, reparameterize
 from vaelab.kl import gaussian_kl_standard_normal
-from vaelab.vae import check_vae_interface
-from vaelab.validation import require_positive_int
+from vaelab.vae import NonFiniteError, check_model, check_vae_interface, mode_kept
+from vaelab.validation import require_int, require_positive_int
 
 Proposal = tuple[torch.Tensor, torch.Tensor]
 MAX_ROWS = 16384
@@ -61,20 +62,23 @@ def evaluate(model: nn.Module, x: torch.Tensor, batch_size: int = 1000, seed: in
     """Single-sample negative ELBO and its two terms, means per image, on data x (N, D).
 
     Returns dict(neg_elbo=, recon=, kl=) in nats per image. seed fixes the one z per image.
+    The model is scored in eval() mode and returned in the mode it came in.
     """
     _check_eval_inputs(model, x)
     batch_size = require_positive_int(batch_size, "batch_size")
-    device, dtype = _device_and_dtype(model)
-    model.eval()
-    gen = torch.Generator(device=device).manual_seed(seed)
+    device, dtype = device_and_dtype(model)
+    gen = torch.Generator(device=device).manual_seed(require_int(seed, "seed", 0))
     recon_sum = kl_sum = 0.0
-    for xb in x.split(batch_size):
-        xb = xb.to(device, dtype)
-        mu, logvar = model.encode(xb)
-        recon, kl = negative_elbo_terms(model, xb, mu, logvar, generator=gen)
-        recon_sum += recon.double().sum().item()
-        kl_sum += kl.double().sum().item()
+    with mode_kept(model):
+        model.eval()
+        for xb in x.split(batch_size):
+            xb = xb.to(device, dtype)
+            mu, logvar = model.encode(xb)
+            recon, kl = negative_elbo_terms(model, xb, mu, logvar, generator=gen)
+            recon_sum += recon.double().sum().item()
+            kl_sum += kl.double().sum().item()
     n = x.shape[0]
+    _check_finite(recon_sum + kl_sum, "the negative ELBO")
     return {"neg_elbo": (recon_sum + kl_sum) / n, "recon": recon_sum / n, "kl": kl_sum / n}
 
 
@@ -84,9 +88,8 @@ def _log_weight_chunks(model: nn.Module, x: torch.Tensor, k: int, batch_size: in
     """Yield (first image, first sample, ln w (b, kc)) for at most max_rows samples at a time."""
     batch_size = min(require_positive_int(batch_size, "batch_size"),
                      require_positive_int(max_rows, "max_rows"))
-    device, dtype = _device_and_dtype(model)
-    model.eval()
-    gen = torch.Generator(device=device).manual_seed(seed)
+    device, dtype = device_and_dtype(model)
+    gen = torch.Generator(device=device).manual_seed(require_int(seed, "seed", 0))
     for i in range(0, x.shape[0], batch_size):
         xb = x[i : i + batch_size].to(device, dtype)
         b = xb.shape[0]
@@ -121,8 +124,11 @@ def log_importance_weights(model: nn.Module, x: torch.Tensor, k: int, batch_size
     """
     k = _check_iw_inputs(model, x, [k], proposal)[0]
     out = torch.empty(x.shape[0], k)
-    for i, j, log_w in _log_weight_chunks(model, x, k, batch_size, seed, max_rows, proposal):
-        out[i : i + log_w.shape[0], j : j + log_w.shape[1]] = log_w.cpu()
+    with mode_kept(model):
+        model.eval()
+        for i, j, log_w in _log_weight_chunks(model, x, k, batch_size, seed, max_rows, proposal):
+            out[i : i + log_w.shape[0], j : j + log_w.shape[1]] = log_w.cpu()
+    _check_finite(out, "the log-weights")
     return out
 
 
@@ -153,19 +159,23 @@ def iw_bound_curve(model: nn.Module, x: torch.Tensor, ks: Sequence[int], batch_s
     n = x.shape[0]
     # running log-sum-exp of each image's first k weights
     acc = {k: torch.full((n,), -math.inf, dtype=torch.float64) for k in ks}
-    for i, j, log_w in _log_weight_chunks(model, x, max(ks), batch_size, seed, max_rows,
-                                          proposal):
-        log_w = log_w.double().cpu()
-        rows = slice(i, i + log_w.shape[0])
-        for k in ks:
-            if j < k:
-                part = torch.logsumexp(log_w[:, : k - j], dim=1)
-                acc[k][rows] = torch.logaddexp(acc[k][rows], part)
+    with mode_kept(model):
+        model.eval()
+        for i, j, log_w in _log_weight_chunks(model, x, max(ks), batch_size, seed, max_rows,
+                                              proposal):
+            log_w = log_w.double().cpu()
+            rows = slice(i, i + log_w.shape[0])
+            for k in ks:
+                if j < k:
+                    part = torch.logsumexp(log_w[:, : k - j], dim=1)
+                    acc[k][rows] = torch.logaddexp(acc[k][rows], part)
+    _check_finite(acc[max(ks)], "the importance-sampled log-likelihood")
     curves = {k: (acc[k] - math.log(k)).float() for k in ks}
     return curves if per_image else {k: float(v.double().mean()) for k, v in curves.items()}
 
 
-def _device_and_dtype(model: nn.Module) -> tuple[torch.device, torch.dtype]:
+def device_and_dtype(model: nn.Module) -> tuple[torch.device, torch.dtype]:
+    """Where the model's parameters live and their dtype: where its inputs must go."""
     param = next(iter(model.parameters()), None)
     if param is None:
         return torch.device("cpu"), torch.float32
@@ -173,16 +183,29 @@ def _device_and_dtype(model: nn.Module) -> tuple[torch.device, torch.dtype]:
 
 
 def _check_eval_inputs(model: nn.Module, x: torch.Tensor) -> None:
+    """The model, the data, and what the model returns on the data's first images."""
     check_vae_interface(model)
     model.likelihood.check_data(x)
     width = getattr(model, "input_dim", x.shape[1])
     if x.shape[1] != width:
         raise ValueError(f"x must have shape (N, {width}), got {tuple(x.shape)}")
+    device, dtype = device_and_dtype(model)
+    check_model(model, x[:2].to(device, dtype))
+
+
+def _check_finite(result: float | torch.Tensor, what: str) -> None:
+    """A score that is NaN or infinite is no score: say so rather than return it."""
+    if not bool(torch.isfinite(torch.as_tensor(result)).all()):
+        raise NonFiniteError(f"{what} came out NaN or infinite although the model's weights "
+                             "are finite: its outputs overflow on some images; check its "
+                             "layers (a decoder's log-variance, for example)")
 
 
 def _check_iw_inputs(model: nn.Module, x: torch.Tensor, ks: Sequence[int],
                      proposal: Proposal | None) -> list[int]:
     """Everything the importance-sampling functions take, checked before any work starts."""
+    if isinstance(ks, np.ndarray) and ks.ndim == 1:
+        ks = ks.tolist()
     if isinstance(ks, str) or not isinstance(ks, Sequence) or not ks:
         raise ValueError(f"ks must list at least one number of samples, got {ks!r}")
     ks = [require_positive_int(k, "k (the number of importance samples)") for k in ks]

@@ -3,6 +3,8 @@
 - ``check_output_dir`` / ``check_output_file``: is this a place this user can write to? Asked
   before any work starts, so a command never trains or executes for minutes and then fails
   to save. Both raise ``OutputPathError`` naming the path and what to do.
+- ``check_destinations``: the same for all the files a command will write, and none of them
+  one of the command's own inputs. Every command calls it before its work starts.
 - ``atomic_write``: write through a unique temporary file in the destination's folder, then
   ``os.replace`` it into place. Readers see the old file or the whole new one, never half a
   file; on any failure (a full disk, Ctrl-C, an exception in the caller's block) the
@@ -14,7 +16,7 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import IO
 
@@ -72,6 +74,32 @@ def check_output_file(path: str | os.PathLike[str], hint: str = "choose another 
         raise OutputPathError(f"{dest} is read-only; make it writable (chmod u+w) or {hint}")
     check_output_dir(dest.parent, hint)
     return dest
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    """Whether two paths name one file (through links, ``..`` or another spelling)."""
+    try:
+        return a.resolve() == b.resolve() or (a.exists() and b.exists() and a.samefile(b))
+    except OSError:
+        return False
+
+
+def check_destinations(files: Iterable[str | os.PathLike[str]],
+                       inputs: Iterable[str | os.PathLike[str]] = (),
+                       hint: str = "choose another output folder") -> list[Path]:
+    """Every file a command will write, checked before it does any work: each can be
+    (re)placed (``check_output_file``) and none is one of the command's own ``inputs`` (the
+    result would overwrite what it is made from). Returns the paths; else raises
+    ``OutputPathError`` for the first that fails, ending with ``hint``."""
+    sources = [Path(p) for p in inputs]
+    dests = [Path(p) for p in files]
+    for dest in dests:
+        source = next((s for s in sources if _same_file(dest, s)), None)
+        if source is not None:
+            raise OutputPathError(f"{dest} would overwrite the input {source}, which it is made "
+                                  f"from; {hint}")
+        check_output_file(dest, hint)
+    return dests
 
 
 def _mode_for(dest: Path) -> int:

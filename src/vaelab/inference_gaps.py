@@ -22,7 +22,8 @@ import torch
 
 from vaelab.elbo import Estimate, log_mean_exp_estimate, mc_estimate
 from vaelab.evaluation import log_importance_weights, negative_elbo
-from vaelab.vae import VAE, check_vae_interface
+from vaelab.references import answers
+from vaelab.vae import VAE, check_model, check_vae_interface, mode_kept
 from vaelab.validation import require_positive, require_positive_int
 
 __all__ = ["frozen", "negative_elbo", "optimise_local_posteriors", "InferenceGaps",
@@ -33,8 +34,9 @@ def _check_inputs(model: VAE, x: torch.Tensor, mu0: torch.Tensor, logvar0: torch
                   names: tuple[str, str] = ("mu0", "logvar0")) -> None:
     check_vae_interface(model)
     model.likelihood.check_data(x)
-    with torch.no_grad():
-        latent_dim = model.encode(x[:1])[0].shape[1]
+    check_model(model, x[:2])
+    with torch.no_grad(), mode_kept(model):
+        latent_dim = model.eval().encode(x[:1])[0].shape[1]
     want = (x.shape[0], latent_dim)
     for t, name in zip((mu0, logvar0), names, strict=True):
         if not isinstance(t, torch.Tensor) or tuple(t.shape) != want:
@@ -54,6 +56,7 @@ def frozen(model: torch.nn.Module) -> Iterator[torch.nn.Module]:
             p.requires_grad_(flag)
 
 
+@answers("5.2")
 def optimise_local_posteriors(
     model: VAE,
     x: torch.Tensor,
@@ -70,7 +73,9 @@ def optimise_local_posteriors(
     x: (N, D) binary; mu0, logvar0: (N, d) starting point (the encoder's output). Minimises
     the sum over images of the negative ELBO (each image's parameters see only its own term).
     Returns the optimised (mu, logvar), detached; mu0 and logvar0 are not modified. If
-    ``history`` is a list, the mean negative ELBO of each step is appended to it.
+    ``history`` is a list, the mean negative ELBO of each step is appended to it. The noise
+    comes from ``seed`` (torch's global random state is left as it was); the model is
+    returned in the mode it came in.
     """
     _check_inputs(model, x, mu0, logvar0)
     steps = require_positive_int(steps, "steps")
@@ -78,9 +83,10 @@ def optimise_local_posteriors(
     mu = mu0.detach().clone().requires_grad_(True)
     logvar = logvar0.detach().clone().requires_grad_(True)
     opt = torch.optim.Adam([mu, logvar], lr=lr)
-    torch.manual_seed(seed)  # the reparameterization noise
-    model.eval()
-    with frozen(model):
+    cuda = [x.device] if x.device.type == "cuda" else []
+    with frozen(model), mode_kept(model), torch.random.fork_rng(devices=cuda):
+        torch.manual_seed(seed)  # the reparameterization noise
+        model.eval()
         for _ in range(steps):
             loss = negative_elbo(model, x, mu, logvar, samples)
             opt.zero_grad(set_to_none=True)
@@ -129,8 +135,8 @@ def inference_gaps(
     images; a gap's error adds its two terms' errors in quadrature.
     """
     _check_inputs(model, x, mu_local, logvar_local, ("mu_local", "logvar_local"))
-    with torch.no_grad():
-        mu_enc, logvar_enc = model.encode(x)
+    with torch.no_grad(), mode_kept(model):
+        mu_enc, logvar_enc = model.eval().encode(x)
     k = require_positive_int(k, "k")
     if k < 2:
         raise ValueError("k must be >= 2: a standard error needs two samples")

@@ -12,6 +12,7 @@ import numpy as np
 import torch
 
 from vaelab.distributions import cholesky
+from vaelab.references import answers
 from vaelab.validation import InputTypeError, as_array
 
 
@@ -34,6 +35,7 @@ def _same_device(**tensors: torch.Tensor) -> None:
                          ".to(device) (NumPy arrays become CPU tensors)")
 
 
+@answers("3.1", "4.2")
 def gaussian_kl_standard_normal(
     mu: torch.Tensor | np.ndarray, logvar: torch.Tensor | np.ndarray
 ) -> torch.Tensor:
@@ -57,6 +59,7 @@ def gaussian_kl_standard_normal(
     return 0.5 * (mu_t.pow(2) + (logvar_t.expm1() - logvar_t)).sum(dim=-1)
 
 
+@answers("3.1", "4.2")
 def gaussian_kl_diagonal(
     mu_q: torch.Tensor | np.ndarray,
     logvar_q: torch.Tensor | np.ndarray,
@@ -85,6 +88,7 @@ def gaussian_kl_diagonal(
     return 0.5 * (ratio + (mq - mp).pow(2) * torch.exp(-lp) - 1.0 - (lq - lp)).sum(dim=-1)
 
 
+@answers("3.1", "4.2")
 def gaussian_kl_full(
     mean_q: torch.Tensor | np.ndarray,
     cov_q: torch.Tensor | np.ndarray,

@@ -10,22 +10,35 @@ from __future__ import annotations
 
 import torch
 
-from vaelab.vae import VAE
-from vaelab.validation import require_positive, require_positive_int
+from vaelab.evaluation import device_and_dtype
+from vaelab.vae import VAE, check_model, mode_kept
+from vaelab.validation import require_int, require_positive, require_positive_int
+
+
+def _inputs(model: VAE, t: torch.Tensor) -> torch.Tensor:
+    """Images or latent points as the model takes them: on its device, in its dtype."""
+    device, dtype = device_and_dtype(model)
+    return torch.as_tensor(t).to(device, dtype)
 
 
 @torch.inference_mode()
 def reconstruct(model: VAE, x: torch.Tensor) -> torch.Tensor:
     """The mean of p(x|z) (B, D) at z = the mean of q(z|x), for images x (B, D)."""
-    mu, _ = model.encode(x.to(torch.float32))
-    return model.likelihood.mean(model.decode(mu))
+    x = _inputs(model, x)
+    check_model(model, x)
+    with mode_kept(model):
+        mu, _ = model.eval().encode(x)
+        return model.likelihood.mean(model.decode(mu))
 
 
 @torch.inference_mode()
 def encode_means(model: VAE, x: torch.Tensor, batch_size: int = 2000) -> torch.Tensor:
     """The means of q(z|x), (N, d), for images x (N, D), in batches."""
-    return torch.cat([model.encode(x[i : i + batch_size].to(torch.float32))[0]
-                      for i in range(0, x.shape[0], batch_size)])
+    batch_size = require_positive_int(batch_size, "batch_size")
+    check_model(model, _inputs(model, x[:2]))
+    with mode_kept(model):
+        return torch.cat([model.eval().encode(_inputs(model, x[i : i + batch_size]))[0]
+                          for i in range(0, x.shape[0], batch_size)])
 
 
 @torch.inference_mode()
@@ -38,9 +51,10 @@ def sample_prior(
     the draw is a sample of x itself (binary pixels for a Bernoulli decoder).
     """
     n = require_positive_int(n, "n")
-    gen = torch.Generator().manual_seed(seed)
+    gen = torch.Generator().manual_seed(require_int(seed, "seed", 0))
     z = torch.randn(n, model.latent_dim, generator=gen)
-    params = model.decode(z)
+    with mode_kept(model):
+        params = model.eval().decode(_inputs(model, z)).cpu()
     return model.likelihood.mean(params), model.likelihood.sample(params, generator=gen)
 
 
@@ -58,7 +72,9 @@ def decode_grid(model: VAE, n: int = 15, span: float = 3.0) -> torch.Tensor:
     """The decoded manifold of a 2-D latent model: probabilities (n, n, D) over latent_grid."""
     if model.latent_dim != 2:
         raise ValueError(f"the manifold needs a model with latent_dim 2, got {model.latent_dim}")
-    return model.likelihood.mean(model.decode(latent_grid(n, span))).reshape(n, n, -1)
+    with mode_kept(model):
+        params = model.eval().decode(_inputs(model, latent_grid(n, span)))
+    return model.likelihood.mean(params).reshape(n, n, -1)
 
 
 @torch.inference_mode()
@@ -67,7 +83,8 @@ def decode_point(model: VAE, z: tuple[float, ...] | list[float]) -> torch.Tensor
     point = torch.as_tensor(z, dtype=torch.float32).reshape(1, -1)
     if point.shape[1] != model.latent_dim or not torch.isfinite(point).all():
         raise ValueError(f"z must be {model.latent_dim} finite numbers, got {z!r}")
-    return model.likelihood.mean(model.decode(point))[0]
+    with mode_kept(model):
+        return model.likelihood.mean(model.eval().decode(_inputs(model, point)))[0]
 
 
 @torch.inference_mode()
@@ -76,5 +93,6 @@ def interpolate(model: VAE, x_a: torch.Tensor, x_b: torch.Tensor, steps: int = 1
     """Decode (steps, D) along the straight line between the means of q(z|x_a) and q(z|x_b)."""
     steps = require_positive_int(steps, "steps")
     ends = encode_means(model, torch.stack([x_a.reshape(-1), x_b.reshape(-1)]))
-    t = torch.linspace(0, 1, steps)[:, None]
-    return model.likelihood.mean(model.decode((1 - t) * ends[0] + t * ends[1]))
+    t = _inputs(model, torch.linspace(0, 1, steps)[:, None])
+    with mode_kept(model):
+        return model.likelihood.mean(model.eval().decode((1 - t) * ends[0] + t * ends[1]))

@@ -15,6 +15,7 @@ import numpy as np
 from scipy import optimize, special, stats
 
 from vaelab.distributions import gaussian_log_density
+from vaelab.references import answers
 from vaelab.validation import (
     as_array,
     as_counts,
@@ -77,6 +78,7 @@ def _scalar_or_array(arr: np.ndarray) -> float | np.ndarray:
 # ----------------------------------------------------------------------------- Gaussian
 
 
+@answers("1.1")
 def gaussian_log_pdf(x: ArrayLike, mu: ArrayLike, sigma: ArrayLike) -> np.ndarray:
     """ln N(x_i | mu, sigma) for each observation.
 
@@ -90,6 +92,7 @@ def gaussian_log_pdf(x: ArrayLike, mu: ArrayLike, sigma: ArrayLike) -> np.ndarra
     return gaussian_log_density(data, m[..., None], 2.0 * np.log(s[..., None]))
 
 
+@answers("1.1")
 def gaussian_log_likelihood(
     x: ArrayLike, mu: ArrayLike, sigma: ArrayLike
 ) -> float | np.ndarray:
@@ -101,6 +104,7 @@ def gaussian_log_likelihood(
     return _scalar_or_array(gaussian_log_pdf(x, mu, sigma).sum(axis=-1))
 
 
+@answers("1.2", until_answered=True)
 def gaussian_mle(x: ArrayLike) -> GaussianParams:
     """The maximum-likelihood (mu, sigma): the mean and the *biased* std (divide by n).
 
@@ -132,6 +136,7 @@ def gaussian_log_likelihood_grad(
     return float(r.sum() / s**2), float(np.sum(r * r) / s**2 - data.size)
 
 
+@answers("1.2", until_answered=True)
 def gaussian_gradient_ascent(
     x: ArrayLike,
     start: tuple[float, float] = (3100.0, 1500.0),
@@ -182,6 +187,7 @@ def gaussian_gradient_ascent(
     return np.array(path)
 
 
+@answers("1.2", until_answered=True)
 def gaussian_within_nats(x: ArrayLike, nats: float = 1.0) -> NatRegion:
     """Extent in mu and in sigma of {theta : ln p(x|theta) >= max - nats}.
 
@@ -242,6 +248,7 @@ def sample_gaussian(mu: float, sigma: float, n: int, rng: np.random.Generator) -
 # ----------------------------------------------------------------------------- Poisson
 
 
+@answers("2.4", until_answered=True)
 def poisson_log_pmf(x: Sequence[int] | np.ndarray, lam: ArrayLike) -> np.ndarray:
     """ln Poisson(x_i | lambda) = x_i ln lambda - lambda - ln x_i! for each count.
 
@@ -253,11 +260,13 @@ def poisson_log_pmf(x: Sequence[int] | np.ndarray, lam: ArrayLike) -> np.ndarray
     return counts * np.log(rate) - rate - special.gammaln(counts + 1.0)
 
 
+@answers("2.4", until_answered=True)
 def poisson_log_likelihood(x: Sequence[int] | np.ndarray, lam: ArrayLike) -> float | np.ndarray:
     """ln p(x | lambda) = sum_i ln Poisson(x_i | lambda); float, or shape P for a grid."""
     return _scalar_or_array(poisson_log_pmf(x, lam).sum(axis=-1))
 
 
+@answers("2.3", until_answered=True)
 def poisson_mle(x: Sequence[int] | np.ndarray) -> float:
     """The maximum-likelihood lambda: the mean count (d/dlambda [sum x ln l - n l] = 0)."""
     counts = as_counts(x, "x")
@@ -269,6 +278,7 @@ def poisson_mle(x: Sequence[int] | np.ndarray) -> float:
     return float(counts.mean())
 
 
+@answers("2.1")
 def sample_poisson(lam: float, n: int, rng: np.random.Generator) -> np.ndarray:
     """n new counts x ~ Poisson(lambda) from ``rng``; shape (n,), dtype int64."""
     rate = require_positive(lam, "lambda")

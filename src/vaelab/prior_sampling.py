@@ -30,7 +30,7 @@ from torch import nn
 from vaelab.distributions import gaussian_log_density, reparameterize
 from vaelab.elbo import Estimate, log_mean_exp, log_mean_exp_estimate
 from vaelab.evaluation import log_importance_weights
-from vaelab.validation import require_positive_int
+from vaelab.validation import require_finite, require_int, require_positive_int
 
 
 def sample_log_weights(model: nn.Module, x: torch.Tensor, k: int,
@@ -110,11 +110,11 @@ def prior_mass_of_typical_set(mu: torch.Tensor, logvar: torch.Tensor, coverage: 
     if mu.ndim != 2 or mu.shape != logvar.shape:
         raise ValueError(f"mu and logvar must both be (N, d), got {tuple(mu.shape)} and "
                          f"{tuple(logvar.shape)}")
-    if not 0.0 < coverage < 1.0:
+    if not 0.0 < require_finite(coverage, "coverage") < 1.0:
         raise ValueError(f"coverage must lie in (0, 1), got {coverage}")
     samples = require_positive_int(samples, "samples")
     mu, logvar = mu.detach().double().cpu(), logvar.detach().double().cpu()
-    gen = torch.Generator().manual_seed(seed)
+    gen = torch.Generator().manual_seed(require_int(seed, "seed", 0))
     eps = torch.randn((samples, *mu.shape), generator=gen, dtype=torch.float64)  # (S, N, d)
     z = reparameterize(mu.expand_as(eps), logvar.expand_as(eps), eps)
     inside = eps.pow(2).sum(dim=2) <= chi2.ppf(coverage, mu.shape[1])  # (S, N)

@@ -21,7 +21,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from vaelab import schedules
+from vaelab import runtime, schedules
 from vaelab.binarization import binarize
 from vaelab.checkpoints import (
     CheckpointError,
@@ -33,8 +33,17 @@ from vaelab.checkpoints import (
 from vaelab.devices import choose_device
 from vaelab.files import OutputPathError, check_output_dir
 from vaelab.progress import progress_bar
-from vaelab.vae import VAE, check_loss_weights, check_vae_interface, mode_kept, model_loss
-from vaelab.validation import require_int, require_positive, require_positive_int
+from vaelab.vae import (
+    VAE,
+    NonFiniteError,
+    check_loss_weights,
+    check_model,
+    check_vae_interface,
+    has_batch_norm,
+    mode_kept,
+    model_loss,
+)
+from vaelab.validation import require_finite, require_int, require_positive, require_positive_int
 
 # Notebook 04's default model and how it trains: one copy, read by the notebook (through
 # train_or_load) and by `make bench`. Measured on 784-400-20 with dynamic binarization (test
@@ -55,7 +64,7 @@ FloatOrSchedule = float | Callable[[int], float]
 IntOrSchedule = int | Callable[[int], int]
 
 
-class NonFiniteLossError(RuntimeError):
+class NonFiniteLossError(NonFiniteError):
     """Training produced a NaN or infinite loss; the message names the epoch and a remedy."""
 
 
@@ -98,14 +107,18 @@ def train(
     on_epoch(model, record) sees it in eval() mode, and it is returned in the mode it came in.
     Returns a dict per epoch: epoch, loss, recon, kl (means per image), seconds, lr,
     batch_size, kl_weight. Raises NonFiniteLossError if the loss becomes NaN or infinite.
+    What the model returns is checked once, on the first images, before any step
+    (``vaelab.vae.check_model``).
     """
-    _check_training_args(model, images, epochs, lr, lr_schedule, lr_final, kl_weight,
-                         free_bits, recon_weight, init_output_bias, optimizer, seed)
+    epochs, lr, seed = _check_training_args(model, images, epochs, lr, lr_schedule, lr_final,
+                                            kl_weight, free_bits, recon_weight,
+                                            init_output_bias, optimizer, seed)
     device, n = choose_device(device), images.shape[0]
-    batches = _batch_starts(batch_size, epochs, n, drop_last)
+    batches = _batch_starts(batch_size, epochs, n, drop_last, has_batch_norm(model))
     data = images.to(device)  # the whole data set, one tensor in memory
     dtype = next(model.parameters()).dtype
     model.to(device)
+    _check_first_batch(model, data, dtype)
     if init_output_bias:
         model.init_output_bias(data.float().mean(dim=0) / (255 if data.dtype == torch.uint8 else 1))
     optimizer = optimizer or default_optimizer(model, lr)
@@ -117,6 +130,7 @@ def train(
         shuffle = torch.Generator().manual_seed(seed)
         pixel_noise = torch.Generator(device=device).manual_seed(seed + 1)
         for epoch in bar:
+            runtime.share_cores()  # fewer threads while other programs use these cores
             model.train()
             start, beta = time.perf_counter(), _kl_weight_at(kl_weight, epoch)
             starts = batches[epoch - 1]
@@ -161,8 +175,8 @@ def _own_random_state(seed: int, device: torch.device) -> Iterator[None]:
         yield
 
 
-def _batch_starts(batch_size: IntOrSchedule, epochs: int, n: int, drop_last: bool
-                  ) -> list[range]:
+def _batch_starts(batch_size: IntOrSchedule, epochs: int, n: int, drop_last: bool,
+                  batch_norm: bool = False) -> list[range]:
     """Each epoch's batch starts (the last incomplete batch dropped if drop_last)."""
     sizes = [require_positive_int(_value_at(batch_size, e), "batch_size")
              for e in range(1, epochs + 1)]
@@ -170,7 +184,22 @@ def _batch_starts(batch_size: IntOrSchedule, epochs: int, n: int, drop_last: boo
     if not all(starts):
         raise ValueError(f"batch_size {max(sizes)} with drop_last=True leaves no batch of "
                          f"the {n} images: lower the batch size")
+    lone = [(e, b) for e, (b, s) in enumerate(zip(sizes, starts, strict=True), 1) if n - s[-1] == 1]
+    if batch_norm and lone:
+        epoch, b = lone[0]
+        raise ValueError(f"batch_size {b} leaves a last batch of one image in epoch {epoch} "
+                         f"({n} images), and the model's batch norm cannot normalize a single "
+                         "image in training: pass drop_last=True (or another batch_size)")
     return starts
+
+
+def _check_first_batch(model: nn.Module, data: torch.Tensor, dtype: torch.dtype) -> None:
+    """check_model on the first two images as the loop feeds them (binarized, in the model's
+    dtype), with a generator of its own: the training draws stay as they were."""
+    x = data[:2]
+    if model.likelihood.binary:
+        x = binarize(x, torch.Generator(device=data.device).manual_seed(0))
+    check_model(model, x.to(dtype))
 
 
 def _non_finite_message(epoch: int, epochs: int, recon: float, kl: float, lr: float) -> str:
@@ -191,19 +220,24 @@ def _kl_weight_at(kl_weight: FloatOrSchedule, epoch: int) -> float:
 
 
 def _check_training_args(model, images, epochs, lr, lr_schedule, lr_final, kl_weight,
-                         free_bits, recon_weight, init_output_bias, optimizer, seed) -> None:
-    """Every argument checked before any work starts, each error saying what to pass."""
+                         free_bits, recon_weight, init_output_bias, optimizer, seed
+                         ) -> tuple[int, float, int]:
+    """Every argument checked before any work starts, each error saying what to pass.
+    Returns epochs, lr and seed as Python numbers (NumPy's are accepted)."""
     check_vae_interface(model)
     if next(iter(model.parameters()), None) is None:
         raise ValueError(f"{type(model).__name__} has no parameters to train: build its "
                          "encoder and decoder from nn.Module layers in __init__")
-    require_positive_int(epochs, "epochs")
+    epochs = require_positive_int(epochs, "epochs")
     lr = require_positive(lr, "lr")
-    require_int(seed, "seed", 0)
+    seed = require_int(seed, "seed", 0)
     if lr_schedule not in ("constant", "cosine"):
         raise ValueError(f"lr_schedule must be 'constant' or 'cosine', got {lr_schedule!r}")
-    if isinstance(lr_final, bool) or not isinstance(lr_final, int | float) or not (
-            0 <= lr_final <= lr):
+    try:
+        lr_final_ok = 0 <= require_finite(lr_final, "lr_final") <= lr
+    except ValueError:  # InputTypeError too: one wording
+        lr_final_ok = False
+    if not lr_final_ok:
         raise ValueError(f"lr_final (the cosine schedule's last learning rate) must be a number "
                          f"from 0 to lr = {lr:g}, got {lr_final!r}")
     check_loss_weights(1.0 if callable(kl_weight) else kl_weight, free_bits, recon_weight)
@@ -211,9 +245,24 @@ def _check_training_args(model, images, epochs, lr, lr_schedule, lr_final, kl_we
         raise ValueError("init_output_bias=True needs a model with an init_output_bias("
                          "mean_image) method, as vaelab.vae.VAE has; "
                          f"{type(model).__name__} has none: leave init_output_bias off (False)")
-    if optimizer is not None and not isinstance(optimizer, torch.optim.Optimizer):
-        raise TypeError(f"optimizer must be a torch.optim.Optimizer or None, got {optimizer!r}")
+    if optimizer is not None:
+        _check_optimizer(model, optimizer)
     check_training_data(model, images)
+    return epochs, lr, seed
+
+
+def _check_optimizer(model: nn.Module, optimizer: object) -> None:
+    """An optimizer of this model's parameters (one built for another model steps nothing)."""
+    if not isinstance(optimizer, torch.optim.Optimizer):
+        raise TypeError(f"optimizer must be a torch.optim.Optimizer or None, got {optimizer!r}")
+    own = {id(p) for p in model.parameters()}
+    held = [p for group in optimizer.param_groups for p in group["params"]]
+    foreign = sum(id(p) not in own for p in held)
+    if foreign:
+        raise ValueError(f"{foreign} of the optimizer's {len(held)} parameters are not this "
+                         f"{type(model).__name__}'s (an optimizer built for another model steps "
+                         "that model, not this one): build it from this model, e.g. "
+                         "torch.optim.Adam(model.parameters(), lr=1e-3)")
 
 
 def check_training_data(model: nn.Module, images: torch.Tensor, name: str = "images") -> None:

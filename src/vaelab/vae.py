@@ -23,10 +23,11 @@ from torch import nn
 from vaelab.decoder_likelihoods import Bernoulli, Likelihood, check_likelihood
 from vaelab.distributions import reparameterize
 from vaelab.kl import gaussian_kl_standard_normal
-from vaelab.validation import require_positive_int
+from vaelab.references import answers
+from vaelab.validation import require_finite, require_positive_int
 
 __all__ = ["VAE", "LossTerms", "vae_loss", "model_loss", "reparameterize", "check_vae_interface",
-           "check_loss_weights", "mode_kept"]
+           "check_model", "check_loss_weights", "mode_kept", "NonFiniteError"]
 
 ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh}
 
@@ -134,6 +135,7 @@ class LossTerms(NamedTuple):
     kl: torch.Tensor
 
 
+@answers("4.2", "5.1")
 def vae_loss(
     params: torch.Tensor,
     x: torch.Tensor,
@@ -204,6 +206,105 @@ def check_vae_interface(model: object) -> nn.Module:
     return model
 
 
+class NonFiniteError(RuntimeError):
+    """A model's weights or results are NaN or infinite; the message says where and what to do."""
+
+
+_BATCH_NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.SyncBatchNorm,
+                nn.LazyBatchNorm1d, nn.LazyBatchNorm2d, nn.LazyBatchNorm3d)
+
+
+def has_batch_norm(model: nn.Module) -> bool:
+    """Whether ``model`` has a batch-norm layer (it needs two images per batch in training)."""
+    return any(isinstance(module, _BATCH_NORMS) for module in model.modules())
+
+
+def check_model(model: object, x: torch.Tensor) -> nn.Module:
+    """``model`` if it can be trained or scored on data like ``x``, else one error saying why.
+
+    Called once by every function that takes a model (training, evaluation, the analyses),
+    never per batch. x: a batch (B, D) as the caller feeds it (on the model's device, in its
+    dtype). Checks the interface (``check_vae_interface``); the parameters: one float dtype,
+    not half precision, no NaN (``NonFiniteError``); then runs encode, one z, decode and the
+    likelihood's log_prob on the first two rows of x, in eval mode without gradients, and
+    checks what each returns against the likelihood and x: encode (mu, logvar) of equal shape
+    (B, d), decode (B, params_per_dim * D), log_prob (B,), all finite floats. The model's mode
+    and torch's random state are left as they were.
+    """
+    check_vae_interface(model)
+    params = dict(model.named_parameters())
+    dtypes = {p.dtype: name for name, p in params.items()}
+    if len(dtypes) > 1:
+        mixed = " and ".join(f"{dtype} ({name})" for dtype, name in dtypes.items())
+        raise TypeError(f"the model's parameters mix {mixed}: put the whole model in one dtype "
+                        "with model.float() (or model.double())")
+    if dtypes.keys() & {torch.float16, torch.bfloat16}:
+        raise TypeError(f"the model's parameters are {next(iter(dtypes))}: in half precision "
+                        "training fails whatever the learning rate (Adam's eps of 1e-8 is 0 in "
+                        "float16) and sums of hundreds of log-densities lose their decimals; "
+                        "convert the model with model.float()")
+    for name, p in params.items():
+        if not bool(torch.isfinite(p).all()):
+            raise NonFiniteError(f"the model's weights contain NaN or infinite values (in "
+                                 f"{name}): a training run that diverged leaves them so; train "
+                                 "it again with a lower learning rate, or load a saved model")
+    xb = x[:2]
+    with mode_kept(model), torch.no_grad(), torch.random.fork_rng(
+            devices=[xb.device] if xb.device.type == "cuda" else []):
+        model.eval()
+        mu, logvar = _check_encoded(model.encode(xb), xb)
+        decoded = model.decode(reparameterize(mu, logvar))
+        _check_output(decoded, xb, f"decode(z) for data {tuple(xb.shape)}")
+        per_dim = model.likelihood.params_per_dim
+        width = per_dim * xb.shape[1]
+        if decoded.shape != (xb.shape[0], width):
+            raise ValueError(
+                f"decode(z) returned shape {tuple(decoded.shape)} for data of shape "
+                f"{tuple(xb.shape)}: {model.likelihood!r} needs (B, {width}), {per_dim} "
+                f"number(s) per data dimension in one row per image; make the decoder end in "
+                f"{width} outputs (a conv decoder's output flattened with nn.Flatten())")
+        log_px = model.likelihood.log_prob(xb, decoded)
+        _check_output(log_px, xb, f"{type(model.likelihood).__name__}.log_prob(x, params)")
+        if log_px.shape != xb.shape[:1]:
+            raise ValueError(
+                f"{type(model.likelihood).__name__}.log_prob(x, params) must return one "
+                f"log-density per image, shape ({xb.shape[0]},) for data of shape "
+                f"{tuple(xb.shape)}; it returned {tuple(log_px.shape)}: sum over the data "
+                "dimensions (.sum(dim=-1))")
+        for t, what in ((mu, "encode's mu"), (logvar, "encode's logvar"), (decoded, "decode"),
+                        (log_px, "log_prob")):
+            if not bool(torch.isfinite(t).all()):
+                raise NonFiniteError(f"{what} returned NaN or infinite values on finite data of "
+                                     f"shape {tuple(xb.shape)}: check the model's layers")
+    return model
+
+
+def _check_output(t: object, x: torch.Tensor, what: str) -> None:
+    """A model's output must be a float tensor (not half precision) of at least one dimension."""
+    if not isinstance(t, torch.Tensor):
+        raise TypeError(f"{what} must return a torch.Tensor, got {type(t).__name__}")
+    if not t.is_floating_point() or t.dtype in (torch.float16, torch.bfloat16) or t.ndim == 0:
+        raise TypeError(f"{what} returned a {t.dtype} tensor of shape {tuple(t.shape)}; it "
+                        f"must be a float tensor like the data ({x.dtype}) with a row per image")
+
+
+def _check_encoded(encoded: object, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """encode(x)'s result as (mu, logvar) if it is two tensors of equal shape (B, d)."""
+    contract = (f"encode(x) must return (mu, logvar), two tensors of equal shape (B, d); for data "
+                f"of shape {tuple(x.shape)} it returned")
+    if not isinstance(encoded, tuple | list) or len(encoded) != 2:
+        what = (f"{len(encoded)} values" if isinstance(encoded, tuple | list)
+                else f"a {type(encoded).__name__}")
+        raise ValueError(f"{contract} {what}: split the encoder's output in two, "
+                         "mu, logvar = h.chunk(2, dim=1)")
+    mu, logvar = encoded
+    for t, name in ((mu, "mu"), (logvar, "logvar")):
+        _check_output(t, x, f"encode(x)'s {name}")
+    if mu.ndim != 2 or mu.shape[0] != x.shape[0] or mu.shape != logvar.shape:
+        raise ValueError(f"{contract} mu {tuple(mu.shape)} and logvar {tuple(logvar.shape)}")
+    return mu, logvar
+
+
 @contextlib.contextmanager
 def mode_kept(model: nn.Module) -> Iterator[nn.Module]:
     """Inside the block the caller may switch ``model`` between train() and eval(); afterwards
@@ -217,12 +318,17 @@ def mode_kept(model: nn.Module) -> Iterator[nn.Module]:
 
 
 def check_loss_weights(kl_weight: float, free_bits: float, recon_weight: float) -> None:
-    """Loss weights: finite numbers >= 0 (a negative weight rewards the term it should cost)."""
+    """Loss weights: finite numbers >= 0 (a negative weight rewards the term it should cost).
+
+    Python or NumPy numbers (np.float32(0.5) is 0.5); a bool or str is refused."""
     for value, name, what in ((kl_weight, "kl_weight", "the KL term's weight"),
                               (free_bits, "free_bits", "nats per latent dimension"),
                               (recon_weight, "recon_weight", "the reconstruction's weight")):
-        ok = isinstance(value, int | float) and not isinstance(value, bool)
-        if not ok or not value >= 0 or value == float("inf"):
+        try:
+            ok = require_finite(value, name) >= 0
+        except ValueError:  # InputTypeError too: one wording for every bad weight
+            ok = False
+        if not ok:
             raise ValueError(f"{name} ({what}) must be a finite number >= 0, got {value!r}")
 
 

@@ -1,30 +1,38 @@
-"""Checks for notebook 05's exercises: free bits (5.1) and the per-image optimisation loop (5.2)."""
+"""Checks for notebook 05's exercises: free bits (5.1) and the per-image optimisation loop (5.2).
+
+Both draw their inputs when they run (5.1 in two shapes, 5.2 a small random VAE and
+images) and leave the notebook's random state as they found it.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import NamedTuple
 
+import numpy as np
 import torch
 
-from vaelab.exercises.core import call_student, fail, passed, reveal
+from vaelab.exercises.core import (
+    Mistake,
+    call_student,
+    diagnose,
+    fail,
+    fresh_seed,
+    grid,
+    inputs_changed,
+    passed,
+    reveal,
+)
 from vaelab.inference_gaps import negative_elbo, optimise_local_posteriors
 from vaelab.kl import gaussian_kl_standard_normal
+from vaelab.references import answers
 from vaelab.vae import VAE, vae_loss
 
 FREE_BITS = "5.1"
 LOCAL_Q = "5.2"
 
 
-def _free_bits_inputs() -> tuple[torch.Tensor, torch.Tensor, float]:
-    """A batch (8 images, 5 dimensions) where some dimensions sit below the floor and some
-    above it, and where single images straddle it (so per-image flooring gives another value)."""
-    gen = torch.Generator().manual_seed(5)
-    scale = torch.tensor([0.05, 0.3, 1.0, 2.0, 0.6])
-    mu = torch.randn(8, 5, generator=gen, dtype=torch.float64) * scale
-    logvar = torch.randn(8, 5, generator=gen, dtype=torch.float64) * 0.3 * scale
-    return mu, logvar, 0.6
-
-
+@answers(FREE_BITS)
 def free_bits_reference(mu: torch.Tensor, logvar: torch.Tensor, free_bits: float) -> torch.Tensor:
     """The KL term that ``vaelab.vae.vae_loss(..., free_bits=...)`` puts in its loss (kl_weight 1).
 
@@ -36,59 +44,99 @@ def free_bits_reference(mu: torch.Tensor, logvar: torch.Tensor, free_bits: float
     return terms.loss - terms.recon.mean()
 
 
+class FreeBitsCase(NamedTuple):
+    mu: torch.Tensor  # (B, d)
+    logvar: torch.Tensor  # (B, d)
+    free_bits: float
+    want: float
+
+    @property
+    def kl(self) -> torch.Tensor:
+        """Each image's KL in each latent dimension, (B, d)."""
+        return gaussian_kl_standard_normal(self.mu.unsqueeze(-1), self.logvar.unsqueeze(-1))
+
+
+FREE_BITS_MISTAKES = [
+    Mistake("you returned the plain KL, without a floor",
+            "apply max(lambda, .) to each dimension's batch-mean KL",
+            lambda c: c.kl.mean(0).sum()),
+    Mistake("you floored each image's KL before averaging over the batch",
+            "average each dimension's KL over the batch first, then floor it: a single image "
+            "may sit below the floor while the dimension as a whole does not",
+            lambda c: c.kl.clamp(min=c.free_bits).mean(0).sum()),
+    Mistake("you floored the total KL instead of each dimension",
+            "the floor applies to every latent dimension separately: sum_j max(lambda, KL_j)",
+            lambda c: c.kl.sum(1).mean().clamp(min=c.free_bits * c.kl.shape[1])),
+    Mistake("you took the minimum instead of the maximum",
+            "a floor is max(lambda, KL_j): dimensions below lambda count as lambda",
+            lambda c: c.kl.mean(0).clamp(max=c.free_bits).sum()),
+    Mistake("you averaged over the latent dimensions instead of summing",
+            "the KL of a diagonal Gaussian is a sum over dimensions: sum, do not average",
+            lambda c: c.kl.mean(0).clamp(min=c.free_bits).mean()),
+    Mistake("you summed over the batch instead of averaging",
+            "the loss is a mean over the batch: average each dimension's KL over the images",
+            lambda c: c.kl.sum(0).clamp(min=c.free_bits).sum()),
+]
+
+
+def _free_bits_cases(seed: int) -> list[FreeBitsCase]:
+    """Batches where some dimensions sit below the floor and some above it, and where
+    single images straddle it, drawn again until every known mistake gives its own value
+    (so each is told apart from the right answer and from the others)."""
+    rng = np.random.default_rng(seed)
+    cases: list[FreeBitsCase] = []
+    for _ in range(1000):
+        if len(cases) == 2:
+            return cases
+        batch, dims = (8, 5) if not cases else (int(rng.integers(6, 11)), int(rng.integers(3, 6)))
+        scale = rng.uniform(0.05, 0.4, dims)
+        scale[0] = 1.5  # one dimension above the floor, where single images straddle it
+        mu = torch.from_numpy(rng.standard_normal((batch, dims)) * scale)
+        logvar = torch.from_numpy(rng.standard_normal((batch, dims)) * 0.3 * scale)
+        lam = float(grid(rng, 0.3, 0.6))
+        case = FreeBitsCase(mu, logvar, lam, float(free_bits_reference(mu, logvar, lam)))
+        values = sorted([case.want] + [float(m.answer(case)) for m in FREE_BITS_MISTAKES])
+        if np.diff(values).min() > 1e-3:
+            cases.append(case)
+    raise RuntimeError("two of FREE_BITS_MISTAKES give the same value on every batch drawn: "
+                       "merge them, or make one of them another mistake")
+
+
+def _same(a: float, b: object) -> bool:
+    return abs(a - float(b)) < 1e-6 * max(1.0, abs(float(b)))  # type: ignore[arg-type]
+
+
 FreeBitsFn = Callable[[torch.Tensor, torch.Tensor, float], torch.Tensor]
 
 
 def check_free_bits(student_fn: FreeBitsFn) -> None:
     """Exercise 5.1: free_bits_kl(mu, logvar, free_bits) -> sum_j max(lambda, mean_i KL_ij)."""
-    mu, logvar, lam = _free_bits_inputs()
-    expected = float(free_bits_reference(mu, logvar, lam))
-    got = call_student(FREE_BITS, student_fn, mu.clone(), logvar.clone(), lam)
-    if not isinstance(got, torch.Tensor) or got.numel() != 1:
-        fail(FREE_BITS, f"expected a scalar tensor, got {type(got).__name__} "
-             f"{tuple(got.shape) if isinstance(got, torch.Tensor) else ''}",
-             "reduce to one number: the loss term of the whole batch")
-    got_v = float(got)
-    if abs(got_v - expected) < 1e-6 * max(1.0, abs(expected)):
-        passed(FREE_BITS, f"free-bits KL term = {expected:.4f} nats")
-        return
-    kl_ij = gaussian_kl_standard_normal(mu.unsqueeze(-1), logvar.unsqueeze(-1))  # (B, d)
-    wrong = {
-        "returned the plain KL, without a floor":
-            (kl_ij.mean(0).sum(), "apply max(lambda, .) to each dimension's batch-mean KL"),
-        "floored each image's KL before averaging over the batch":
-            (kl_ij.clamp(min=lam).mean(0).sum(),
-             "average each dimension's KL over the batch first, then floor it: a single image "
-             "may sit below the floor while the dimension as a whole does not"),
-        "floored the total KL instead of each dimension":
-            (kl_ij.sum(1).mean().clamp(min=lam * kl_ij.shape[1]),
-             "the floor applies to every latent dimension separately: sum_j max(lambda, KL_j)"),
-        "took the minimum instead of the maximum":
-            (kl_ij.mean(0).clamp(max=lam).sum(),
-             "a floor is max(lambda, KL_j): dimensions below lambda count as lambda"),
-        "averaged over the latent dimensions instead of summing":
-            (kl_ij.mean(0).clamp(min=lam).mean(),
-             "the KL of a diagonal Gaussian is a sum over dimensions: sum, do not average"),
-        "summed over the batch instead of averaging":
-            (kl_ij.sum(0).clamp(min=lam).sum(),
-             "the loss is a mean over the batch: average each dimension's KL over the images"),
-    }
-    for problem, (value, hint) in wrong.items():
-        if abs(got_v - float(value)) < 1e-6 * max(1.0, abs(float(value))):
-            fail(FREE_BITS, f"you {problem} (your term {got_v:.4f}"
-                 + reveal(f"expected {expected:.4f}") + ")", hint)
-    fail(FREE_BITS, f"your term {got_v:.4f} is not the free-bits KL"
-         + reveal(f"expected {expected:.4f}"),
-         "work in three steps: the KL of each image in each latent dimension (a (B, d) "
-         "array), its mean over the batch per dimension, then the floor on each dimension "
-         "and the sum over dimensions")
+    for case in _free_bits_cases(fresh_seed()):
+        got = call_student(FREE_BITS, student_fn, case.mu.clone(), case.logvar.clone(),
+                           case.free_bits, names=("mu", "logvar", "free_bits"))
+        if not isinstance(got, torch.Tensor) or got.numel() != 1:
+            fail(FREE_BITS, f"expected a scalar tensor, got {type(got).__name__} "
+                 f"{tuple(got.shape) if isinstance(got, torch.Tensor) else ''}",
+                 "reduce to one number: the loss term of the whole batch")
+        got_v = float(got.detach().cpu())
+        if _same(got_v, case.want):
+            continue
+        where = (f" (your term {got_v:.4f}" + reveal(f"expected {case.want:.4f}")
+                 + f", for a batch of {case.mu.shape[0]} images in {case.mu.shape[1]} "
+                 f"dimensions with free_bits = {case.free_bits:g})")
+        diagnose(FREE_BITS, got_v, case, FREE_BITS_MISTAKES, _same, where)
+        fail(FREE_BITS, "your term is not the free-bits KL" + where,
+             "work in three steps: the KL of each image in each latent dimension (a (B, d) "
+             "array), its mean over the batch per dimension, then the floor on each dimension "
+             "and the sum over dimensions")
+    passed(FREE_BITS, "the free-bits KL term of vaelab.vae.vae_loss.")
 
 
-def _local_q_setup() -> tuple[VAE, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """A small fixed random VAE and binary images: fast, and the encoder is far from optimal."""
-    torch.manual_seed(52)
+def _local_q_setup(seed: int) -> tuple[VAE, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """A small random VAE and binary images: fast, and the encoder is far from optimal."""
+    torch.manual_seed(seed)
     model = VAE(latent_dim=3, hidden=(32,), input_dim=40).eval()
-    gen = torch.Generator().manual_seed(52)
+    gen = torch.Generator().manual_seed(seed)
     x = (torch.rand(16, 40, generator=gen) < 0.3).float()
     with torch.no_grad():
         mu0, logvar0 = model.encode(x)
@@ -115,29 +163,39 @@ def _uphill(model: VAE, x: torch.Tensor, mu0: torch.Tensor, logvar0: torch.Tenso
 
 def check_local_q(student_fn: Callable[..., tuple[torch.Tensor, torch.Tensor]]) -> None:
     """Exercise 5.2: optimise_q(model, x, mu0, logvar0, steps, lr) -> (mu, logvar)."""
-    model, x, mu0, logvar0 = _local_q_setup()
+    with torch.random.fork_rng(devices=[]):  # the notebook's random state stays as it was
+        _check_local_q(student_fn, fresh_seed())
+
+
+def _check_local_q(student_fn: Callable[..., tuple[torch.Tensor, torch.Tensor]], seed: int
+                   ) -> None:
+    model, x, mu0, logvar0 = _local_q_setup(seed)
     before = {k: v.clone() for k, v in model.state_dict().items()}
     ref_mu, ref_logvar = optimise_local_posteriors(model, x, mu0, logvar0, steps=150, lr=0.05)
     start, best = _mean_elbo(model, x, mu0, logvar0), _mean_elbo(model, x, ref_mu, ref_logvar)
-    mu_in, logvar_in = mu0.clone(), logvar0.clone()
-    out = call_student(LOCAL_Q, student_fn, model, x, mu_in, logvar_in, 150, 0.05,
-                       seconds=300.0)
+    names = ("model", "x", "mu0", "logvar0", "steps", "lr")
+    out = call_student(LOCAL_Q, student_fn, model, x.clone(), mu0.clone(), logvar0.clone(), 150,
+                       0.05, seconds=300.0, names=names)
     if not (isinstance(out, tuple | list) and len(out) == 2
             and all(isinstance(t, torch.Tensor) for t in out)):
         fail(LOCAL_Q, "expected a pair of tensors (mu, logvar)", "return mu, logvar at the end")
-    mu, logvar = (t.detach() for t in out)
+    if inputs_changed():
+        fail(LOCAL_Q, f"{' and '.join(inputs_changed())} changed in place",
+             "optimise copies of them, detached from the encoder's graph, and leave the "
+             "arguments as they were")
+    mu, logvar = (t.detach().cpu() for t in out)
     if mu.shape != mu0.shape or logvar.shape != logvar0.shape:
         fail(LOCAL_Q, f"expected (mu, logvar) of shape {tuple(mu0.shape)}, got "
              f"{tuple(mu.shape)} and {tuple(logvar.shape)}", "one row of parameters per image")
-    if not (torch.equal(mu_in, mu0) and torch.equal(logvar_in, logvar0)):
-        fail(LOCAL_Q, "mu0 or logvar0 was changed in place",
-             "optimise copies of them, detached from the encoder's graph, and leave the "
-             "arguments as they were")
     if any(not torch.equal(v, model.state_dict()[k]) for k, v in before.items()):
         model.load_state_dict(before)
         fail(LOCAL_Q, "the model's weights changed",
              "give the optimiser only [mu, logvar]: the decoder stays fixed, only each image's "
              "q moves")
+    if not (bool(torch.isfinite(mu).all()) and bool(torch.isfinite(logvar).all())):
+        fail(LOCAL_Q, "mu or logvar holds NaN or infinite values",
+             "a step size that is far too large, or a log of something that can be 0: start "
+             "from copies of mu0 and logvar0 and use the lr you are given")
     end = _mean_elbo(model, x, mu, logvar)
     if torch.allclose(mu, mu0) and torch.allclose(logvar, logvar0):
         fail(LOCAL_Q, "mu and logvar did not move",
@@ -147,7 +205,7 @@ def check_local_q(student_fn: Callable[..., tuple[torch.Tensor, torch.Tensor]]) 
         # A flipped sign goes uphill from the first step; forgotten zero_grad only later,
         # when the summed old gradients overshoot (the first step of both is the same).
         mu1, logvar1 = (t.detach() for t in call_student(
-            LOCAL_Q, student_fn, model, x, mu0.clone(), logvar0.clone(), 1, 0.05))
+            LOCAL_Q, student_fn, model, x.clone(), mu0.clone(), logvar0.clone(), 1, 0.05))
         if _uphill(model, x, mu0, logvar0, mu1, logvar1):
             fail(LOCAL_Q, f"the mean ELBO went down, from {start:.3f} to {end:.3f}, from the "
                  "first step on", "minimise the negative ELBO (negative_elbo(...).sum()), do "

@@ -93,9 +93,21 @@ def plot_decomposition(model: Any, x: Any, log_std: float,
     return fig
 
 
+def densities_top(posterior_peak: float, q_peak: float | None = None) -> float:
+    """The top of the density axis: 1.1 x the taller curve, or (q_peak None) a fixed
+    1.6 x the posterior's peak (at least 0.4), which a widget keeps while q moves."""
+    if q_peak is None:
+        return 1.6 * max(posterior_peak, 0.4)
+    return 1.1 * max(posterior_peak, q_peak)
+
+
 def plot_densities(model: Any, x: Any, mean: float, log_std: float,
-                   ax: Axes | None = None) -> Figure:
-    """The posterior p(z|x) and q(z|x) = N(mean, e^(2 log_std)) over z (1-D latent)."""
+                   ax: Axes | None = None, fit_q: bool = True) -> Figure:
+    """The posterior p(z|x) and q(z|x) = N(mean, e^(2 log_std)) over z (1-D latent).
+
+    fit_q: the y axis shows both whole curves (``densities_top``); False fixes it at the
+    posterior's scale, as the widget needs (a narrow q then runs off the top).
+    """
     grid = np.linspace(*Z_RANGE, 400)
     fig, ax = _axes(ax, (5.0, 3.8))
     post = _posterior_density(model, x, grid)
@@ -103,8 +115,9 @@ def plot_densities(model: Any, x: Any, mean: float, log_std: float,
     ax.plot(grid, post, color="k", lw=2, label="posterior p(z|x)", gid="posterior")
     ax.plot(grid, q, color="C3", lw=2, label="q(z|x)", gid="q-density")
     ax.fill_between(grid, 0.0, post, color="k", alpha=0.08)
-    # Fixed height: the tallest q the widget's log-std range allows would dwarf the posterior.
-    ax.set_ylim(0.0, 1.6 * max(float(post.max()), 0.4))
+    # The widget fixes the height: the tallest q its log-std range allows would dwarf the
+    # posterior, and a rescale on every slider step would redraw the axes.
+    ax.set_ylim(0.0, densities_top(float(post.max()), float(q.max()) if fit_q else None))
     ax.set_xlim(grid[0], grid[-1])
     ax.set_xlabel("z")
     ax.set_ylabel("density")
@@ -119,7 +132,7 @@ def plot_q_explorer(model: Any, x: Any, mean: float, log_std: float,
     if axes is None:
         fig, axes = plt.subplots(1, 2, figsize=(11.0, 3.8), layout="constrained")
     fig = axes[0].get_figure(root=True)
-    plot_densities(model, x, mean, log_std, ax=axes[0])
+    plot_densities(model, x, mean, log_std, ax=axes[0], fit_q=False)
     plot_decomposition(model, x, log_std, current=mean, ax=axes[1])
     fig.suptitle(elbo_readout(model, x, mean, log_std), fontsize=10)
     return fig

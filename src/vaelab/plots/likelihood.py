@@ -26,6 +26,7 @@ from vaelab.mle import (
     poisson_lr_interval,
     poisson_mle,
 )
+from vaelab.references import answers
 from vaelab.validation import (
     as_counts,
     as_finite_array,
@@ -84,8 +85,9 @@ def gaussian_readout(x: Sequence[float] | np.ndarray, mu: float, sigma: float) -
     return f"log-likelihood = {value:.3f} (maximum {best:.3f})"
 
 
+@answers("2.4", until_answered=True)
 def poisson_readout(x: Sequence[int] | np.ndarray, lam: float) -> str:
-    """'log-likelihood = -5.4742 (maximum -5.1232)': the value at lam vs the MLE's."""
+    """'log-likelihood = <at lam> (maximum <at the MLE>)', both to 4 decimals."""
     counts = as_counts(x, "x")
     value = poisson_log_likelihood(counts, lam)
     best = poisson_log_likelihood(counts, poisson_mle(counts))
@@ -110,6 +112,27 @@ def loglik_surface(
     return mus, sigmas, gaussian_log_likelihood(x, mus[None, :], sigmas[:, None])
 
 
+def contour_labels(ll_max: float) -> dict[float, str]:
+    """The surface's contour labels by level, nats below the maximum: {ll_max - 0.25: "0.25"}."""
+    return {ll_max - nats: f"{nats:g}" for nats in SURFACE_NAT_LEVELS}
+
+
+def _label_positions(allsegs: list[list[np.ndarray]], mus: np.ndarray,
+                     sigmas: np.ndarray) -> list[tuple[float, float]]:
+    """One point per contour level, near three quarters of the window's width (clear of a
+    gradient-ascent path from the upper left) and as far from the edges as the level goes
+    there, so that no label is cut by an edge."""
+    low, span = np.array([mus[0], sigmas[0]]), np.array([np.ptp(mus), np.ptp(sigmas)])
+    points = []
+    for pieces in allsegs:
+        vertices = np.concatenate(pieces)
+        frac = (vertices - low) / span  # position in the window, 0..1 on each axis
+        inside = np.minimum(frac, 1.0 - frac).min(axis=1)
+        score = np.minimum(inside, 0.25 - np.abs(frac[:, 0] - 0.75))
+        points.append(tuple(float(v) for v in vertices[int(np.argmax(score))]))
+    return points
+
+
 def plot_loglik_surface(
     x: Sequence[float] | np.ndarray,
     path: np.ndarray | None = None,
@@ -121,8 +144,9 @@ def plot_loglik_surface(
     """The log-likelihood over (mu, sigma) as an image, contours, the MLE and a path.
 
     path: optional shape (k, 2) array of (mu, sigma), e.g. from gaussian_gradient_ascent.
-    Contours sit 0.25, 0.5, 1 and 1.5 nats below the maximum (the whole seed window is
-    within about 2 nats: the peak is flat); the 1-nat one is labelled.
+    Contours sit 0.25, 0.5, 1 and 1.5 nats below the maximum (the whole default window is
+    within about 2 nats: the peak is flat); each is labelled with that distance
+    (``contour_labels``), as the title says.
     """
     data = as_finite_array(x, "x")
     mus, sigmas, ll = loglik_surface(data, mu_range, sigma_range, resolution)
@@ -143,19 +167,22 @@ def plot_loglik_surface(
         mus, sigmas, ll, levels=levels, colors="white", linewidths=0.8, linestyles="solid"
     )
     contours.set_gid("contours")
-    one_nat = ll_max - 1.0
-    ax.clabel(contours, levels=[one_nat], fmt={one_nat: "max - 1 nat"}, fontsize=8)
+    # Placed by hand: matplotlib skips a contour whose pieces are shorter than its label (the
+    # 1.5-nat one only clips the window's corners), and every level should say what it is.
+    ax.clabel(contours, fmt=contour_labels(ll_max), fontsize=9,
+              manual=_label_positions(contours.allsegs, mus, sigmas))
     if path is not None:
         steps = np.asarray(path, dtype=float)
         if steps.ndim != 2 or steps.shape[1] != 2:
             raise ValueError(f"path must have shape (k, 2) of (mu, sigma), got {steps.shape}")
         ax.plot(steps[:, 0], steps[:, 1], ".-", color="orange", ms=3, lw=1,
                 label=f"gradient ascent ({len(steps) - 1} steps)", gid="ascent-path")
-    ax.plot([mle.mu], [mle.sigma], "*", color="red", ms=14, ls="none",
-            label=f"MLE ({mle.mu:.0f}, {mle.sigma:.2f})", gid="mle")
+    # No numbers in the label: this figure comes before the exercise that computes them.
+    ax.plot([mle.mu], [mle.sigma], "*", color="red", ms=14, ls="none", label="MLE", gid="mle")
     ax.set_xlabel("mu (g)")
     ax.set_ylabel("sigma (g)")
-    ax.set_title("ln p(x | mu, sigma) for the three newborn weights")
+    ax.set_title("ln p(x | mu, sigma) for the three newborn weights\n"
+                 "white contours: nats below the maximum", fontsize=11)
     ax.legend(loc="upper right", fontsize=8)
     return fig
 
@@ -217,6 +244,7 @@ def update_gaussian_density(
 # ----------------------------------------------------------------------------- Poisson
 
 
+@answers("2.3", "2.4", until_answered=True)
 def plot_poisson(
     x: Sequence[int] | np.ndarray,
     lam: float,

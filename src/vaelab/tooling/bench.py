@@ -24,6 +24,14 @@ Measures, in one run on this machine:
 - conv_epoch_seconds: an epoch of a small convolutional VAE a student might write
   (StudentConvVAE, trained through the same train), timed on a tenth of the training set in
   one round and scaled to 60000 images (reported, no target);
+- contended_slowdown: notebook 04's step on 12 800 images, its epoch time with two more
+  copies of the same step running at once over its time alone (each process fresh, under a
+  thread policy; vaelab.tooling.contention), for vaelab.runtime's policy, and
+  contended_slowdown_today for the policy before it (2 threads, libgomp's default spin);
+  quiet_epoch_vs_today: vaelab's epoch alone over today's. Three processes fairly sharing two
+  cores each get 2/3 of a core: at best 1.5 times one thread's epoch, about 1.8 times the
+  two-thread epoch alone where a second thread buys 20 %, 2.7 where it buys 75 % (measured on
+  the project's AMD machines);
 - source_lines: the lines of Python in the package (src/vaelab), a measure of what a reader
   has to read.
 
@@ -47,6 +55,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import sys
 import time
@@ -63,8 +72,11 @@ from torch.utils.data import DataLoader, Dataset
 from vaelab.decoder_likelihoods import Bernoulli
 from vaelab.devices import choose_device
 from vaelab.evaluation import evaluate, iw_log_likelihood
+from vaelab.files import OutputPathError, check_destinations, write_text_atomic
 from vaelab.kl import gaussian_kl_standard_normal
 from vaelab.mnist import binarized_test_set, load_mnist
+from vaelab.runtime import USER_CHOICE, usable_cores
+from vaelab.tooling.contention import slowdowns
 from vaelab.training import NOTEBOOK_MODEL, NOTEBOOK_TRAINING, init_model, train
 from vaelab.validation import require_positive_int
 
@@ -73,6 +85,8 @@ TARGETS = {  # key: (comparison, bound)
     "test_neg_elbo": ("<=", 100.0),
     "train_seconds": ("<=", 60.0),
     "speedup_vs_reference": (">=", 2.2),
+    "contended_slowdown": ("<=", 2.5),
+    "quiet_epoch_vs_today": ("<=", 1.10),
 }
 LAYERS = [(784, 400), (400, 40), (20, 400), (400, 784)]  # the Linear layers of 784-400-20
 
@@ -300,6 +314,9 @@ def run_bench(quick: bool = False, device: torch.device | None = None, rounds: i
         "machine": {
             "cpu": cpu_model(),
             "threads": torch.get_num_threads(),
+            "usable_cores": usable_cores(),
+            "thread_settings": {name: os.environ.get(name)
+                                for names in USER_CHOICE.values() for name in names},
             "torch": torch.__version__,
             "python": platform.python_version(),
             "device": str(device),
@@ -343,6 +360,15 @@ def run_bench(quick: bool = False, device: torch.device | None = None, rounds: i
     result["train_gflops"] = flops / result["epoch_seconds"] / 1e9
     result["gemm_fraction"] = result["train_gflops"] / result["gemm_gflops"]
     result["source_lines"] = source_lines()
+    log("notebook 04's step alone and as one of 3 copies at once, today's thread policy "
+        "and vaelab's ...")
+    shared = (slowdowns(("today", "vaelab"), 1, images=1280, epochs=1, log=log) if quick
+              else slowdowns(("today", "vaelab"), rounds, log=log))
+    result["contention"] = shared
+    result["contended_slowdown"] = shared["vaelab"]["contended_slowdown"]
+    result["contended_slowdown_today"] = shared["today"]["contended_slowdown"]
+    result["quiet_epoch_vs_today"] = (shared["vaelab"]["alone_epoch_seconds"]
+                                      / shared["today"]["alone_epoch_seconds"])
 
     config = dict(NOTEBOOK_TRAINING, epochs=1) if quick else dict(NOTEBOOK_TRAINING)
     log(f"the notebook's default model: {NOTEBOOK_MODEL}, {config} ...")
@@ -378,6 +404,8 @@ def table(result: dict) -> str:
         ("reference_lean_epoch_seconds", "s", ".2f"), ("speedup_vs_lean_reference", "x", ".2f"),
         ("conv_epoch_seconds", "s", ".1f"), ("gemm_gflops", "GFLOP/s", ".1f"),
         ("train_gflops", "GFLOP/s", ".1f"), ("gemm_fraction", "", ".2f"),
+        ("contended_slowdown", "x", ".2f"), ("contended_slowdown_today", "x", ".2f"),
+        ("quiet_epoch_vs_today", "x", ".2f"),
         ("source_lines", "lines", "d"),
     ]
     lines = [f"{'measure':<30}{'value':>12}  {'unit':<8}{'target':<10}result", "-" * 68]
@@ -389,6 +417,7 @@ def table(result: dict) -> str:
     m = result["machine"]
     lines += ["-" * 68, f"{m['cpu']}, {m['threads']} threads, torch {m['torch']}, "
               f"device {m['device']}" + (f" ({m['gpu']})" if m["gpu"] else ""),
+              f"thread settings: {m['thread_settings']}",
               "gemm_gflops: the training step's eleven matrix products, each timed alone",
               f"training: {result['train_epochs']} epochs, {result['train_config']}",
               f"timings: best of {result['rounds']} interleaved rounds "
@@ -410,13 +439,16 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--rounds must be at least 1, got {args.rounds}")
     try:
         device = choose_device(args.device)
+        check_destinations([args.out], hint="choose another --out file")  # before the run
+    except OutputPathError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
     except ValueError as err:
         parser.error(str(err))
     result = run_bench(quick=args.quick, device=device, rounds=args.rounds,
                        log=lambda msg: print(msg, file=sys.stderr, flush=True))
     print(table(result))
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    write_text_atomic(args.out, json.dumps(result, indent=2) + "\n")
     print(f"wrote {args.out}")
     return 0
 

@@ -55,7 +55,7 @@ from nbclient.exceptions import CellExecutionError
 from nbformat import NotebookNode
 from traitlets import default
 
-from vaelab.files import OutputPathError, check_output_dir, check_output_file, write_text_atomic
+from vaelab.files import OutputPathError, check_destinations, write_text_atomic
 from vaelab.tooling.nbio import NotebookInputError, notebook_text, read_notebook
 
 DEFAULT_TIMEOUT = 600
@@ -240,16 +240,16 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 
 def _check_destinations(args: argparse.Namespace, paths: Sequence[Path]) -> list[str]:
-    """Why the results could not be stored (checked before hours of execution), if at all."""
+    """Why the results could not be stored (checked before hours of execution), if at all.
+    --out never replaces a source notebook (--out set to the sources' own folder)."""
     try:
         if args.in_place:
-            for path in paths:
-                check_output_file(path)
+            check_destinations(paths, hint="make the notebooks writable")
         else:
-            out = check_output_dir(args.out)
-            for path in paths:
-                for name in (path.name, f"{path.stem}.html"):
-                    check_output_file(out / name)
+            check_destinations([args.out / name for path in paths
+                                for name in (path.name, f"{path.stem}.html")], inputs=paths,
+                               hint="choose another --out folder (or --in-place to store "
+                               "the outputs in the sources)")
     except OutputPathError as exc:
         return [str(exc)]
     return []

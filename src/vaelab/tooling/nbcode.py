@@ -53,6 +53,27 @@ def _record_imports(tree: ast.Module, aliases: dict[str, str]) -> None:
                     aliases[alias.asname or alias.name] = f"{node.module}.{alias.name}"
 
 
+def calls_in_cell(nb: NotebookNode, index: int) -> list[tuple[str, ast.Call, str]]:
+    """The calls of cell ``index``: (qualified name, call node, the code the node was parsed
+    from), names resolved through the imports of the cells up to and including it."""
+    aliases: dict[str, str] = {}
+    found: list[tuple[str, ast.Call, str]] = []
+    for position, cell in enumerate(nb.cells[: index + 1]):
+        code = _TRANSFORMER.transform_cell(cell.source) if cell.cell_type == "code" else ""
+        tree = parse_cell(cell.source) if cell.cell_type == "code" else None
+        if tree is None:
+            continue
+        _record_imports(tree, aliases)
+        if position != index:
+            continue
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Call) and (name := _dotted(node.func)):
+                head, _, rest = name.partition(".")
+                full = aliases.get(head, head)
+                found.append((f"{full}.{rest}" if rest else full, node, code))
+    return found
+
+
 def called_names(nb: NotebookNode) -> list[set[str]]:
     """For each cell (by index), the qualified names of everything its code calls.
 

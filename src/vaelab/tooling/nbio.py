@@ -29,17 +29,24 @@ def read_notebook(path: str | os.PathLike[str]) -> NotebookNode:
         raise NotebookInputError(f"{p}: not a file; pass the path of an .ipynb notebook")
     if p.suffix != ".ipynb":
         raise NotebookInputError(f"{p}: not a notebook (expected a name ending in .ipynb)")
+    invalid: dict = {}
     try:
         text = p.read_text(encoding="utf-8")
         with warnings.catch_warnings():
             # Old notebooks without cell ids get ids on read; that is not the user's problem.
             warnings.simplefilter("ignore")
-            nb = nbformat.reads(text, as_version=4)
+            nb = nbformat.reads(text, as_version=4, capture_validation_error=invalid)
     except Exception as exc:  # JSON errors, unknown nbformat versions, bad encodings
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise NotebookInputError(f"{p}: not a readable notebook ({first})") from None
     if not isinstance(nb.get("cells"), list):
         raise NotebookInputError(f"{p}: not a notebook (no list of cells)")
+    if "ValidationError" in invalid:  # valid JSON, but not what Jupyter writes
+        error = invalid["ValidationError"]
+        where = "".join(f"[{part}]" if isinstance(part, int) else f".{part}"
+                        for part in error.absolute_path).lstrip(".")
+        raise NotebookInputError(f"{p}: a malformed notebook ({where or 'top level'}: "
+                                 f"{error.message}); open and save it in Jupyter, or fix it")
     return nb
 
 

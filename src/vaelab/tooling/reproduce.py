@@ -68,10 +68,11 @@ import numpy as np
 import torch
 from torch import nn
 
+from vaelab import runtime
 from vaelab.checkpoints import CheckpointError, load_checkpoint, save_checkpoint
 from vaelab.devices import choose_device
 from vaelab.evaluation import evaluate, iw_log_likelihood
-from vaelab.files import check_output_dir, check_output_file, write_text_atomic
+from vaelab.files import check_destinations, write_text_atomic
 from vaelab.mnist import MnistError, binarized_test_set, load_mnist
 from vaelab.training import train
 from vaelab.vae import VAE
@@ -284,15 +285,15 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     """Train the remaining stages, evaluate, write the results JSON; return the results."""
     wall_start = time.perf_counter()
     if args.threads:
-        torch.set_num_threads(args.threads)
+        runtime.set_threads(args.threads)  # kept, also when others share the cores
     device = choose_device(args.device)
     run_dir = Path(args.run_dir)
     ckpt = run_dir / CHECKPOINT_NAME
     results_path = Path(args.results) if args.results else run_dir / "results.json"
     hint = "choose another --run-dir / --results"
-    check_output_dir(run_dir, hint)  # before hours of training, not after
-    check_output_file(ckpt, hint)
-    check_output_file(results_path, hint)
+    # Before hours of training, not after; the results never replace the checkpoint.
+    check_destinations([ckpt], hint=hint)
+    check_destinations([results_path], inputs=[ckpt], hint=hint)
 
     train_u8, _ = load_mnist("train")
     if args.train_subset:

@@ -2,10 +2,13 @@
 
     python -m vaelab.tooling.student --out build NB...      # make student
     python -m vaelab.tooling.student --workspace DIR NB...  # make lab
+    python -m vaelab.tooling.student --ship DIR NB...       # make student-notebooks
 
 writes ``build/student/<name>.ipynb`` and ``build/instructor/<name>.ipynb``; with
 ``--workspace`` only the student versions, straight into DIR, skipping any notebook
-already there (it holds a student's work).
+already there (it holds a student's work); with ``--ship`` only the student versions,
+into the folder the package ships them from (``src/vaelab/student_notebooks``), replacing
+the old copies and removing any notebook there that has no master.
 
 Masters mark each solution (nbgrader's convention) inside the exercise's code
 cell, under a comment line naming the exercise::
@@ -23,8 +26,12 @@ The student version replaces each region, markers included, by one line at the
         raise NotImplementedError("Exercise 1.2: the MLE - write your code here")
 
 and clears every output and execution count (cell tags such as
-``nbval-ignore-output`` and ``raises-exception`` are kept). The instructor
-version is the master, byte for byte, outputs included.
+``nbval-ignore-output`` and ``raises-exception`` are kept). Cells tagged
+``reveal`` (the package's own source of an exercise's answer, shown after the
+exercise in the master) are left out: nothing in a student version shows an
+answer, whatever the student wrote. ``make_student`` is the one generator of
+student versions (``make student``, ``make lab``, ``make assign``, packaging).
+The instructor version is the master, byte for byte, outputs included.
 
 Every master is validated before anything is written; any problem stops the
 command with exit status 2, a message naming the notebook, the cell index and
@@ -48,14 +55,17 @@ from pathlib import Path
 
 from nbformat import NotebookNode
 
-from vaelab.files import write_text_atomic
+from vaelab.files import OutputPathError, check_destinations, write_text_atomic
+from vaelab.student_notebooks import write_new_notebooks
 from vaelab.tooling.nbio import NotebookInputError, notebook_text, read_notebook
 
 BEGIN = "### BEGIN SOLUTION"
 END = "### END SOLUTION"
+REVEAL = "reveal"  # the tag of cells that show an exercise's answer (left out for students)
 # Anything that looks like a marker: exact markers pass, near misses are errors.
-_MARKER_LIKE = re.compile(r"^\s*#+\s*(BEGIN|END)\s+SOLUTIONS?\b", re.IGNORECASE)
-_EXERCISE = re.compile(r"^\s*#\s*Exercise\s+(?P<id>\d+\.\d+)\s*:\s*(?P<title>.*?)\s*$")
+_MARKER_LIKE = re.compile(r"^\s*#+\s*(BEGIN|END)\s+SOLUTIONS?\b", re.IGNORECASE | re.MULTILINE)
+_EXERCISE = re.compile(r"^\s*#\s*Exercise\s+(?P<id>\d+\.\d+)\s*:\s*(?P<title>.*?)\s*$",
+                       re.MULTILINE)
 
 
 class MarkerError(ValueError):
@@ -180,6 +190,14 @@ def _cell_problems(
     return problems, Exercise(match["id"], match["title"], index, tuple(regions))
 
 
+def _reveal_problems(nb: NotebookNode, name: str) -> list[str]:
+    return [f"{name}, cell {index}: tagged {REVEAL!r} but holds an exercise or a solution "
+            "marker; tag only the cells that show the answer after the exercise"
+            for index, cell in enumerate(nb.cells)
+            if REVEAL in cell.get("metadata", {}).get("tags", [])
+            and (_MARKER_LIKE.search(_source(cell)) or _EXERCISE.search(_source(cell)))]
+
+
 def marker_problems(nb: NotebookNode, name: str = "notebook") -> list[str]:
     """Every marker problem of ``nb``, one message each, naming ``name``, the cell and exercise."""
     problems: list[str] = []
@@ -196,7 +214,7 @@ def marker_problems(nb: NotebookNode, name: str = "notebook") -> list[str]:
             )
         else:
             seen[exercise.id] = index
-    return problems
+    return problems + _reveal_problems(nb, name)
 
 
 def find_exercises(nb: NotebookNode, name: str = "notebook") -> list[Exercise]:
@@ -238,12 +256,25 @@ def blank_exercises(
 
 
 def make_student(nb: NotebookNode, name: str = "notebook") -> NotebookNode:
-    """The student version of a master: every solution blanked, outputs and counts cleared.
+    """The student version of a master: every solution blanked, reveal cells left out,
+    outputs and counts cleared.
 
     Cell ids, tags and other cell metadata are kept (nbval and nbgrader read them);
     execution timing and the notebook's widget state (outputs of a run) are dropped.
     """
-    return without_run_state(blank_exercises(nb, None, name))
+    return without_run_state(without_reveals(blank_exercises(nb, None, name), name))
+
+
+
+def without_reveals(nb: NotebookNode, name: str = "notebook") -> NotebookNode:
+    """A copy of ``nb`` without its cells tagged ``reveal``; ``MarkerError`` if one of them
+    holds a solution marker or an exercise line (the exercise itself would vanish)."""
+    problems = _reveal_problems(nb, name)
+    if problems:
+        raise MarkerError(problems)
+    out = copy.deepcopy(nb)
+    out.cells = [c for c in out.cells if REVEAL not in c.get("metadata", {}).get("tags", [])]
+    return out
 
 
 def without_run_state(nb: NotebookNode) -> NotebookNode:
@@ -269,18 +300,41 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     group.add_argument("--workspace", type=Path, metavar="DIR",
                        help="write the student versions straight into DIR, skipping every "
                        "notebook already there (a student's work is never overwritten)")
+    group.add_argument("--ship", type=Path, metavar="DIR",
+                       help="write the student versions into DIR, replacing the old ones, and "
+                       "remove every other notebook there (the copies the package ships)")
     parser.add_argument("notebooks", nargs="+", type=Path, metavar="NB")
     return parser.parse_args(argv)
 
 
-def _fill_workspace(folder: Path, plans: Sequence[tuple[Path, str]]) -> int:
-    for path, student_text in plans:
-        dest = folder / path.name
-        if dest.exists():
-            print(f"{dest}: kept (already there; delete it to start that notebook afresh)")
+def _destination_problems(args: argparse.Namespace, masters: Sequence[Path]) -> list[str]:
+    """Every file the command will write, checked before it writes any (one message)."""
+    try:
+        if args.workspace is not None:  # notebooks already there are kept, not written
+            check_destinations([args.workspace / p.name for p in masters
+                                if not (args.workspace / p.name).exists()], masters,
+                               "choose another --workspace folder")
+        elif args.ship is not None:
+            check_destinations([args.ship / p.name for p in masters], masters,
+                               "pass the package's src/vaelab/student_notebooks folder")
         else:
-            write_text_atomic(dest, student_text)
-            print(f"{dest}: written")
+            check_destinations([args.out / kind / p.name for p in masters
+                                for kind in ("student", "instructor")], masters,
+                               "choose another --out folder")
+    except OutputPathError as exc:
+        return [str(exc)]
+    return []
+
+
+def _ship(folder: Path, plans: Sequence[tuple[Path, str]]) -> int:
+    names = {path.name for path, _ in plans}
+    for path, student_text in plans:
+        write_text_atomic(folder / path.name, student_text)
+        print(f"{folder / path.name}: written")
+    for stale in sorted(folder.glob("*.ipynb")):
+        if stale.name not in names:
+            stale.unlink()
+            print(f"{stale}: removed (no master of that name)")
     return 0
 
 
@@ -292,7 +346,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     names = [p.name for p in args.notebooks]
     if len(set(names)) != len(names):
         problems.append("two notebooks share a file name; their versions would collide")
-    masters = {p.resolve() for p in args.notebooks}
     for path in args.notebooks:
         try:
             nb = read_notebook(path)
@@ -304,19 +357,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         if nb_problems:
             problems += nb_problems
             continue
-        for kind in ("student", "instructor") if args.out is not None else ():
-            if (args.out / kind / path.name).resolve() in masters:
-                problems.append(f"{path}: --out {args.out} would overwrite a master notebook")
         student = make_student(nb, str(path))
         plans.append((path, notebook_text(student), master_text, len(find_exercises(nb))))
+    if not problems:
+        problems += _destination_problems(args, [path for path, *_ in plans])
     if problems:
         for problem in problems:
             print(f"error: {problem}", file=sys.stderr)
         print("error: nothing written", file=sys.stderr)
         return 2
 
-    if args.workspace is not None:
-        return _fill_workspace(args.workspace, [(p, text) for p, text, *_ in plans])
+    try:
+        if args.workspace is not None:
+            write_new_notebooks(args.workspace, {p.name: text for p, text, *_ in plans})
+            return 0
+        if args.ship is not None:
+            return _ship(args.ship, [(p, text) for p, text, *_ in plans])
+    except OutputPathError as exc:
+        print(f"error: {exc}; nothing written", file=sys.stderr)
+        return 2
     width = max(len(path.name) for path, *_ in plans)
     for path, student_text, master_text, count in plans:
         write_text_atomic(args.out / "student" / path.name, student_text)

@@ -34,6 +34,7 @@ from vaelab.plots.likelihood import (
     update_gaussian_density,
     update_poisson,
 )
+from vaelab.references import answers
 from vaelab.small_data import CAR_COUNTS, NEWBORN_WEIGHTS_G
 from vaelab.validation import (
     as_counts,
@@ -156,6 +157,7 @@ def _gaussian_setup(
     return data, mu0, sigma0, top
 
 
+@answers("1.2", until_answered=True)
 def gaussian_explorer_figure(
     x: Sequence[float] | np.ndarray = NEWBORN_WEIGHTS_G,
     mu: float | None = None,
@@ -167,6 +169,7 @@ def gaussian_explorer_figure(
     return plot_gaussian_density(data, mu0, sigma0, ylim=top)
 
 
+@answers("1.2", until_answered=True)
 def gaussian_explorer(
     x: Sequence[float] | np.ndarray = NEWBORN_WEIGHTS_G,
     mu: float | None = None,
@@ -224,6 +227,7 @@ def _poisson_setup(
     return counts, lam0, top
 
 
+@answers("2.3", "2.4", until_answered=True)
 def poisson_explorer_figure(
     x: Sequence[int] | np.ndarray = CAR_COUNTS,
     lam: float | None = None,
@@ -234,6 +238,7 @@ def poisson_explorer_figure(
     return plot_poisson(counts, lam0, lam_range=lam_range, pmf_ylim=top)
 
 
+@answers("2.3", "2.4", until_answered=True)
 def poisson_explorer(
     x: Sequence[int] | np.ndarray = CAR_COUNTS,
     lam: float | None = None,
