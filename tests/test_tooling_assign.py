@@ -127,31 +127,40 @@ def test_otter_master_has_a_config_and_one_question_per_exercise():
 def _stepped() -> nbformat.NotebookNode:
     """An exercise graded in steps: three check cells calling the same check, then code."""
     nb = _nb()
-    nb.cells[3] = new_code_cell("from checks import check_step\n\ncheck_step(add, 1)")
-    nb.cells[4:4] = [new_code_cell("check_step(add, 2)"), new_code_cell("check_step(add, 3)")]
-    return nb  # cells: 1 exercise, 3-5 checks, 6 print(1)
+    nb.cells[4].source = "check_add(add, 1)"
+    nb.cells[5:5] = [new_code_cell("check_add(add, 2)"), new_code_cell("check_add(add, 3)")]
+    return nb  # cells: 2 exercise, 4-6 checks, 7 print(1)
 
 
 def test_an_exercise_graded_in_steps_has_one_graded_cell_per_step():
     nb = _stepped()
     (exercise,) = assign.find_exercises(nb)
-    assert assign.check_cell_indices(nb, exercise) == [3, 4, 5]
+    assert assign.check_cell_indices(nb, exercise) == [4, 5, 6]
     meta = assign.with_grader_metadata(nb)
-    ids = [meta.cells[i].metadata.nbgrader["grade_id"] for i in (3, 4, 5)]
+    ids = [meta.cells[i].metadata.nbgrader["grade_id"] for i in (4, 5, 6)]
     assert ids == ["check_1_1", "check_1_1_2", "check_1_1_3"]
-    assert all(meta.cells[i].metadata.nbgrader["points"] == assign.POINTS for i in (3, 4, 5))
-    assert "nbgrader" not in meta.cells[6].metadata  # print(1): not a check
+    assert all(meta.cells[i].metadata.nbgrader["points"] == assign.POINTS for i in (4, 5, 6))
+    assert "nbgrader" not in meta.cells[7].metadata  # print(1): not a check
 
 
-def test_a_cell_after_the_check_is_a_step_only_if_it_is_the_same_call_alone():
+def test_a_cell_after_the_check_is_a_step_only_if_it_ends_with_the_same_call():
     nb = _stepped()
-    nb.cells[5].source = "check_step(add, 3)\nprint('more')"  # not the call alone
-    nb.cells[4].source = "other_check(add, 2)"  # another function
+    nb.cells[6].source = "check_add(add, 3)\nprint('more')"  # ends with another call
+    nb.cells[5].source = "other_check(add, 2)"  # another function
     (exercise,) = assign.find_exercises(nb)
-    assert assign.check_cell_indices(nb, exercise) == [3]
-    nb.cells[4] = new_markdown_cell("prose ends the steps")
-    nb.cells[5].source = "check_step(add, 3)"
-    assert assign.check_cell_indices(nb, exercise) == [3]
+    assert assign.check_cell_indices(nb, exercise) == [4]
+    nb.cells[5] = new_markdown_cell("prose ends the steps")
+    nb.cells[6].source = "check_add(add, 3)"
+    assert assign.check_cell_indices(nb, exercise) == [4]
+
+
+def test_every_step_of_an_exercise_in_steps_is_graded_through_the_fresh_check():
+    graded = assign.for_graders(_stepped())
+    check = "'vaelab.exercises.mle.check_gaussian_log_likelihood', add"
+    assert [f"grade(\n    {check}, {n})" in graded.cells[i].source
+            for n, i in ((1, 4), (2, 5), (3, 6))] == [True] * 3
+    # the graded version's steps are found as the master's are (its metadata agrees)
+    assert assign.metadata_problems(graded) == []
 
 
 def test_otter_question_of_an_exercise_in_steps_has_one_test_per_step():
@@ -160,8 +169,8 @@ def test_otter_question_of_an_exercise_in_steps_has_one_test_per_step():
     start = sources.index("# BEGIN QUESTION\nname: q1_1\npoints: 3")
     tests = sources[sources.index("# BEGIN TESTS", start) + 1:sources.index("# END TESTS", start)]
     assert [t.startswith("# HIDDEN") for t in tests] == [True] * 3
-    assert ["check_step(add, 1)" in tests[0], "check_step(add, 2)" in tests[1],
-            "check_step(add, 3)" in tests[2]] == [True] * 3
+    assert [f"add, {n})" in tests[n - 1] and ".grading).grade(" in tests[n - 1]
+            for n in (1, 2, 3)] == [True] * 3
 
 
 def test_answer_strings_are_the_values_the_solution_lines_and_their_answers():

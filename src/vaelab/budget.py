@@ -73,7 +73,7 @@ def mlp() -> nn.Module:
 
 
 def probe(factory: Callable[[], nn.Module], images: torch.Tensor, *, batch_size: int,
-          steps: int = 10, rounds: int = 3, mlp_steps: int = 20,
+          steps: int = 20, rounds: int = 3, mlp_steps: int = 20,
           settings: Mapping[str, Any] | None = None,
           enough: Callable[[float, float], bool] | None = None) -> tuple[float, float]:
     """(seconds per step of ``factory()``'s model, seconds per step of the MLP), on the CPU.
@@ -128,7 +128,7 @@ def _second_epoch_seconds(model: nn.Module, images: torch.Tensor, batch_size: in
 
 
 def plan_cost(factory: Callable[[], nn.Module], plan: Mapping[str, Any], images: torch.Tensor,
-              *, steps: int = 10, rounds: int = 3, stop_above: float | None = None) -> PlanCost:
+              *, steps: int = 20, rounds: int = 3, stop_above: float | None = None) -> PlanCost:
     """The cost of training ``factory()``'s model with ``plan`` (train()'s settings: epochs,
     batch_size, ...) on the full training set, measured by ``probe`` on this CPU.
 

@@ -8,7 +8,7 @@ lines that ``vaelab.tooling.student`` reads. From them this module derives
 
 - nbgrader cell metadata: the exercise cell is a solution cell, the check cell after it
   (the next code cell) a locked, graded test cell worth ``POINTS`` point; so is each code
-  cell right after it that is the same call alone (an exercise graded in steps, such as
+  cell right after it that ends with the same call (an exercise graded in steps, such as
   notebook 06's tiers: one cell and one point per step). The masters carry
   it (``--metadata`` writes it; ``metadata_problems`` is the test that it still agrees with
   the markers), so nbgrader takes a master as it is;
@@ -146,22 +146,23 @@ def check_cell_index(nb: NotebookNode, exercise: Exercise) -> int | None:
 
 def check_cell_indices(nb: NotebookNode, exercise: Exercise) -> list[int]:
     """All check cells of ``exercise``: its check cell, and the code cells right after it
-    that call the same function (an exercise graded in steps, one cell and point each, such
-    as notebook 06's tiers); empty if it has no check cell."""
+    whose last statement calls the same function (an exercise graded in steps, one cell and
+    point each, such as notebook 06's tiers); empty if it has no check cell. (In a graded
+    version every step calls ``grading.grade``, so its steps are found the same way.)"""
     first = check_cell_index(nb, exercise)
     if first is None:
         return []
     called = _last_call(nb.cells[first].source)
     found = [first]
     for cell in nb.cells[first + 1:]:
-        if called is None or cell.cell_type != "code" or _only_call(cell.source) != called:
+        if called is None or cell.cell_type != "code" or _last_call(cell.source) != called:
             break
         found.append(found[-1] + 1)
     return found
 
 
 def _last_call(source: str) -> str | None:
-    """The name a cell's last statement calls, if that statement is a call (``f(...)``)."""
+    """The function a cell's last statement calls, if that statement is a call (``f(...)``)."""
     try:
         body = ast.parse(source).body
     except SyntaxError:
@@ -170,15 +171,6 @@ def _last_call(source: str) -> str | None:
     if isinstance(last, ast.Expr) and isinstance(last.value, ast.Call):
         return ast.unparse(last.value.func)
     return None
-
-
-def _only_call(source: str) -> str | None:
-    """The name a cell calls if the cell is that one call, else None."""
-    try:
-        body = ast.parse(source).body
-    except SyntaxError:
-        return None
-    return _last_call(source) if len(body) == 1 else None
 
 
 def check_grade_id(exercise: Exercise, step: int) -> str:
