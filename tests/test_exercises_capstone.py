@@ -52,13 +52,20 @@ def test_the_tiers_share_one_grade_and_one_training(capsys):
         checks.check_tier(factory, PLAN, 3)
     assert len(calls) == built  # graded once
     assert "Exercise 6.1: correct. tier 1 (trains within the budget" in capsys.readouterr().out
-    assert capstone.grade_submission(factory, PLAN) is capstone.grade_submission(factory, PLAN)
+    again = capstone.grade_submission(factory, PLAN)
+    assert again.model is capstone.grade_submission(factory, PLAN).model  # the same training
+
+
+def test_changing_the_grade_handed_back_changes_no_later_check():
+    capstone.grade_submission(TinyVAE, PLAN).tier = 3
+    with pytest.raises(ExerciseError, match=r"tier 3 .*not reached: the NLL"):
+        checks.check_tier(TinyVAE, PLAN, 3)
 
 
 def test_another_plan_or_another_class_is_graded_afresh():
-    first = capstone.grade_submission(TinyVAE, PLAN)
-    assert capstone.grade_submission(TinyVAE, {**PLAN, "lr": 2e-3}) is not first
-    assert capstone.grade_submission(counting([]), PLAN) is not first
+    first = capstone.grade_submission(TinyVAE, PLAN).model
+    assert capstone.grade_submission(TinyVAE, {**PLAN, "lr": 2e-3}).model is not first
+    assert capstone.grade_submission(counting([]), PLAN).model is not first
 
 
 def test_a_refused_submission_fails_tier_1_with_the_reason_and_a_hint():
@@ -74,8 +81,8 @@ def test_practice_uses_seed_0_and_a_graded_check_draws_a_seed_of_its_own(small_w
     monkeypatch.setenv("VAELAB_GRADING", "1")
     checks.check_tier(TinyVAE, PLAN, 1)  # graded: a practice grade is not reused
     graded = capstone.grade_submission(TinyVAE, PLAN, graded=True)
-    assert graded is not practice and small_world[-1] == graded.seed
-    assert capstone.grade_submission(TinyVAE, PLAN) is graded  # later cells reuse it
+    assert graded.model is not practice.model and small_world[-1] == graded.seed
+    assert capstone.grade_submission(TinyVAE, PLAN).model is graded.model  # later cells reuse it
     monkeypatch.setattr(capstone, "_kept", None)
     again = capstone.grade_submission(TinyVAE, PLAN, graded=True)
     assert again.seed != graded.seed  # 1 chance in 2**31 of a false failure

@@ -29,6 +29,7 @@ afresh in every instance; a decoder that sees only z.
 
 from __future__ import annotations
 
+import copy
 import math
 import secrets
 import time
@@ -363,9 +364,11 @@ def grade_submission(factory: Callable[[], nn.Module], plan: Mapping[str, Any], 
     global _kept
     if (_kept is not None and _kept[0] is factory and _kept[1] == dict(plan)
             and (_kept[2] or not graded)):
-        return _kept[3]
+        return copy.copy(_kept[3])
     seed = secrets.randbelow(2**31) if graded else 0
     train_images, score_images = load_data(seed)
     result = grade(factory, plan, train_images, score_images, seed=seed)
     _kept = (factory, dict(plan), graded, result)
-    return result
+    # A copy: changing what comes back (grade.tier = 3) does not change what the next
+    # check reads.
+    return copy.copy(result)
