@@ -69,10 +69,14 @@ class Tier:
     nll_below: float | None
 
 
+# Measured by grading (``python -m vaelab.tooling.capstone``, seeds 0-3, 2026-12-05, an AMD EPYC
+# shared with other jobs): notebook 04's MLP with MLP_PLAN scored 92.37-92.51, notebook 06's
+# worked model 90.83-90.94. Tier 2's threshold sits 0.37 below the MLP's best, tier 3's 0.36
+# above the worked model's worst; the spread from seed to seed was 0.14 and 0.11.
 TIERS = (
     Tier(1, "trains within the budget and is scored", None),
-    Tier(2, "beats notebook 04's MLP trained for the same budget", 94.0),
-    Tier(3, "a strong model for the budget", 92.0),
+    Tier(2, "beats notebook 04's MLP trained for the same budget", 92.0),
+    Tier(3, "a strong model for the budget", 91.3),
 )
 # Notebook 04's model and recipe given the whole budget (the grader owns the seed): the model
 # tier 2 asks to beat. With the budget of notebook 04's own training, it is notebook 04's plan.
