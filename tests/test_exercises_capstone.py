@@ -14,20 +14,26 @@ PLAN = {"epochs": 1, "batch_size": 100}
 @pytest.fixture(autouse=True)
 def small_world(monkeypatch):
     """Synthetic data instead of MNIST, a fixed measured cost, and no grade kept from
-    another test. Records the seeds the data were drawn with."""
+    another test. Records the seeds that grade() was called with."""
     seeds = []
 
-    def load_data(seed=0):
-        seeds.append(seed)
-        score = (torch.rand(30, 784, generator=torch.Generator().manual_seed(seed)) * 255
+    def load_data():
+        score = (torch.rand(30, 784, generator=torch.Generator().manual_seed(0)) * 255
                  < mnist_like(30, seed=2)).float()
         return mnist_like(2000), score
+
+    real_grade = capstone.grade
+
+    def grade(*args, seed=0, **kwargs):
+        seeds.append(seed)
+        return real_grade(*args, seed=seed, **kwargs)
 
     def cost(factory, plan, images, **kwargs):
         steps = plan["epochs"] * budget.steps_per_epoch(plan.get("batch_size", 128))
         return budget.PlanCost(steps / 469, steps, 1.0, 469.0)
 
     monkeypatch.setattr(capstone, "load_data", load_data)
+    monkeypatch.setattr(capstone, "grade", grade)
     monkeypatch.setattr(budget, "plan_cost", cost)
     monkeypatch.setattr(capstone, "_kept", None)
     monkeypatch.delenv("VAELAB_GRADING", raising=False)

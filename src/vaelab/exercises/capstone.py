@@ -3,9 +3,9 @@
 ``check_tier(factory, plan, level)`` grades the submission (``vaelab.capstone.grade``: rules,
 cost, training, score) and says whether it reached tier ``level``. The grade is kept
 (``vaelab.capstone.grade_submission``), so the checks of the next tiers, and the notebook's
-cells after them, reuse it: a notebook trains the model once. Practice mode trains and
-binarizes the test images with seed 0, so a rerun gives the same model; a graded check
-draws a new seed each time it grades.
+cells after them, reuse it: a notebook trains the model once. Practice mode trains with
+seed 0, so a rerun gives the same model; a graded check draws a new seed each time it
+grades. The score images are the same for every grade (``capstone.SCORE_BINARIZATION``).
 """
 
 from __future__ import annotations

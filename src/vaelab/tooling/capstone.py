@@ -75,14 +75,13 @@ def measure(seeds: int = 3, path: Path = MASTER, log: Callable[[str], None] = pr
     # Notebook 04's MLP as a student would submit it: the class, fresh weights every time.
     mlp = functools.partial(VAE, **NOTEBOOK_MODEL)
     submissions = {"reference": master_submission(path), "mlp": (mlp, capstone.MLP_PLAN)}
-    train_images, _ = capstone.load_data(0)
+    train_images, score_images = capstone.load_data()
     log(f"{cpu_model()}, {torch.get_num_threads()} threads, torch {torch.__version__}; "
         f"budget {capstone.BUDGET} MLP epochs, score -L_{capstone.SCORE_SAMPLES} on "
         f"{capstone.SCORE_IMAGES} test images")
     runs: dict[str, list[dict]] = {name: [] for name in submissions}
     models: dict[str, nn.Module] = {}
     for seed in range(seeds):
-        score_images = capstone.load_data(seed)[1]
         for name, (factory, plan) in submissions.items():
             start = time.perf_counter()
             result = capstone.grade(factory, plan, train_images, score_images, seed=seed)
@@ -100,12 +99,11 @@ def measure(seeds: int = 3, path: Path = MASTER, log: Callable[[str], None] = pr
             log(f"{name:9s} seed {seed}: grade took {seconds:.0f} s\n"
                 + "\n".join(f"    {line}" for line in result.report().splitlines()))
     noise = {}
-    score0 = capstone.load_data(0)[1]
     for name, model in models.items():
         if model is None:
             continue
         by_sample_seed = [-evaluation.iw_log_likelihood(
-            model, score0, k=capstone.SCORE_SAMPLES, seed=s).double().mean().item()
+            model, score_images, k=capstone.SCORE_SAMPLES, seed=s).double().mean().item()
             for s in range(5)]
         by_binarization = [-evaluation.iw_log_likelihood(
             model, binarized_test_set(seed=s, progress=False)[0][: capstone.SCORE_IMAGES],
