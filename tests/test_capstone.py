@@ -254,6 +254,13 @@ def test_grade_gives_tier_0_with_the_reason_and_never_raises(cheap_cost):
 
     result = grade(Exploding, {"epochs": 1, "lr": 1.0}, TRAIN, SCORE)
     assert result.tier == 0 and "decode returned NaN or infinite values" in result.problem
+    class Ignoring(TinyVAE):
+        def decode(self, z):
+            return 0 * self.dec(z)  # every pixel 1 with probability 1/2, whatever z is
+
+    result = grade(Ignoring, {"epochs": 1}, TRAIN, SCORE)
+    assert result.tier == 0 and result.nll == pytest.approx(784 * math.log(2), rel=1e-4)
+    assert "learned nothing" in result.problem
     result = grade(StudentConvVAE, {"epochs": 1}, TRAIN, SCORE)
     assert result.tier == 0 and "StudentConvVAE" in result.problem
     result = grade(TinyVAE, {"epochs": 1, "seed": 3}, TRAIN, SCORE)
@@ -279,3 +286,10 @@ def test_grade_on_a_gpu_when_asked_and_present():
         pytest.skip("no GPU here")
     result = grade(TinyVAE, {"epochs": 1}, TRAIN, SCORE, device="cuda")
     assert result.tier >= 1 and next(result.model.parameters()).device.type == "cpu"
+
+
+def test_the_pixel_baseline_is_the_nll_of_pixels_on_with_their_training_frequencies():
+    train = torch.tensor([[0, 255], [255, 255]], dtype=torch.uint8)  # frequencies 1/2, 1
+    images = torch.tensor([[1.0, 1.0], [0.0, 1.0]])
+    expected = -math.log(0.5) - math.log(1 - 1e-3)  # the frequency 1 is clamped to 1 - 1e-3
+    assert capstone.pixel_baseline(train, images) == pytest.approx(expected)

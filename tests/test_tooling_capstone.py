@@ -76,7 +76,8 @@ def test_measure_grades_both_submissions_and_checks_the_thresholds(tmp_path, mon
     result = tool.measure(seeds=2, path=master(tmp_path), log=lines.append)
     assert [len(result["runs"][name]) for name in ("reference", "mlp")] == [2, 2]
     rows = [r for runs in result["runs"].values() for r in runs]
-    assert all(r["tier"] >= 1 and r["nll"] > 0 for r in rows), rows
+    # scored (too little training to learn: tier 0, "learned nothing", but a score)
+    assert all(r["nll"] is not None and r["nll"] > 0 for r in rows), rows
     assert set(result["noise"]) == {"reference", "mlp"}
     assert all(len(v) == 5 for n in result["noise"].values() for v in n.values())
     assert "the MLP reaches tier 1 and no higher with every seed" in result["checks"]
