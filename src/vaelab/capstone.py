@@ -78,10 +78,10 @@ class Tier:
 
 # Measured by grading (``python -m vaelab.tooling.capstone``, and the graded runs of
 # tests/test_graders_capstone.py; 2026-12-05, an AMD EPYC shared with other jobs), on the
-# score images: notebook 04's MLP with MLP_PLAN scored 92.34-92.51 over three training seeds,
-# notebook 06's worked model 90.77-90.99 over three. Each threshold sits more than twice
-# the spread of its side's seeds inside the gap (0.34 nats below the MLP's best, 0.51 above
-# the worked model's worst).
+# score images: notebook 04's MLP with MLP_PLAN scored 92.34-92.51 over four training seeds,
+# notebook 06's worked model 90.77-90.99 over four. Each threshold sits about twice the spread
+# of its side's seeds inside the gap (0.34 nats below the MLP's best, 0.51 above the worked
+# model's worst).
 TIERS = (
     Tier(1, "trains within the budget and learns", None),
     Tier(2, "beats notebook 04's MLP trained for the same budget", 92.0),
