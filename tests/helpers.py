@@ -77,3 +77,23 @@ def solution_lines(master) -> set[str]:
         for region in exercise.regions:
             lines |= {line.strip() for line in source[region.begin + 1 : region.end]}
     return lines - {""}
+
+
+def leaked_solution(text: str, master) -> list[str]:
+    """The solution lines of ``master`` (those of 20 characters or more: a bare
+    ``opt.zero_grad()`` is a word a hint may use) that appear in ``text``."""
+    return sorted(line for line in solution_lines(master) if len(line) >= 20 and line in text)
+
+
+def global_state() -> dict[str, object]:
+    """What a notebook's later cells rely on and a check must leave as it found it: the
+    random generators (Python's, NumPy's global one, torch's), torch's default dtype,
+    thread count and grad mode; comparable with ==."""
+    import pickle
+    import random
+
+    import numpy as np
+
+    return {"python": random.getstate(), "numpy": pickle.dumps(np.random.get_state()),  # noqa: NPY002
+            "torch": torch.get_rng_state().tolist(), "dtype": torch.get_default_dtype(),
+            "threads": torch.get_num_threads(), "grad": torch.is_grad_enabled()}
