@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch
-from helpers import global_state, leaked_solution
+from helpers import answering, diagnosis, global_state
 from scipy import special, stats
 
 from vaelab.exercises import mle
@@ -15,8 +13,6 @@ from vaelab.exercises.core import GRADING_ENV, ExerciseError
 from vaelab.small_data import CAR_COUNTS, NEWBORN_WEIGHTS_G
 
 LOG_2PI = np.log(2 * np.pi)
-NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
-MASTERS = {"1": NOTEBOOKS / "01_gaussian_mle.ipynb", "2": NOTEBOOKS / "02_poisson_exercise.ipynb"}
 
 
 def right_loglik(x, mu, sigma):
@@ -43,17 +39,6 @@ def rejects(check, *args, hint: str) -> str:
     for answer in ANSWERS.get(info.value.exercise, []):
         assert answer not in text or answer in echoed, f"feedback shows {answer}: {text}"
     return text
-
-
-def diagnosis(check, *args, general: str) -> ExerciseError:
-    """The feedback for a wrong answer: a hint of its own (not the general one), without
-    a line of the solution."""
-    with pytest.raises(ExerciseError) as info:
-        check(*args)
-    error = info.value
-    assert error.hint and error.hint != general, str(error)
-    assert not leaked_solution(str(error), MASTERS[error.exercise[0]]), str(error)
-    return error
 
 
 @pytest.fixture(params=["practice", "grading"], autouse=True)
@@ -140,6 +125,23 @@ def test_1_1_names_each_mistake(wrong, problem: str, hint: str) -> None:
     error = diagnosis(mle.check_gaussian_log_likelihood, wrong,
                       general=mle.LOG_LIKELIHOOD_HINT)
     assert problem in error.problem and hint in error.hint, str(error)
+
+
+SEED = 20251205  # the check's inputs, fixed so the test can tabulate a mistake's answers
+
+
+def _short(mistake) -> str:
+    return mistake.problem.strip(": ")[:50]
+
+
+# Every mistake the check knows, made by a student's function: its own feedback.
+@pytest.mark.parametrize("mistake", mle.LOG_LIKELIHOOD_MISTAKES, ids=_short)
+def test_1_1_each_known_mistake_gets_its_diagnosis(mistake, monkeypatch) -> None:
+    monkeypatch.setattr(mle, "fresh_seed", lambda: SEED)
+    student = answering([((c.x, c.mu, c.sigma), mistake.answer(c))
+                         for c in mle._gaussian_cases(SEED)])
+    error = diagnosis(mle.check_gaussian_log_likelihood, student, general=mle.LOG_LIKELIHOOD_HINT)
+    assert error.problem.startswith(mistake.problem) and error.hint == mistake.hint, str(error)
 
 
 def test_1_1_accepts_a_torch_answer(capsys) -> None:
@@ -382,6 +384,14 @@ def test_2_4_names_each_mistake(answer, problem: str, hint: str) -> None:
                       general=mle.POISSON_LOG_LIKELIHOOD_HINT)
     assert problem in error.problem and hint in error.hint, str(error)
     assert "-5.1232" not in str(error)
+
+
+@pytest.mark.parametrize("mistake", mle.POISSON_LOG_LIKELIHOOD_MISTAKES, ids=_short)
+def test_2_4_each_known_mistake_gets_its_diagnosis(mistake) -> None:
+    answer = mistake.answer(mle.PoissonCase(CAR_COUNTS, LAM, RIGHT))
+    error = diagnosis(mle.check_poisson_log_likelihood, answer,
+                      general=mle.POISSON_LOG_LIKELIHOOD_HINT)
+    assert error.problem.startswith(mistake.problem) and error.hint == mistake.hint, str(error)
 
 
 @pytest.mark.parametrize("answer", [RIGHT, RIGHT * (1 + 9e-7), RIGHT * (1 - 9e-7)])

@@ -217,10 +217,9 @@ def call_student(exercise: str, fn: Callable[..., T], *args: object, seconds: fl
                 raise
             # reported below, as is a refused call that the student's code caught
         except RuntimeError as error:  # torch's errors are RuntimeErrors
-            if refused:
+            if not refused:  # else the refused call below is the feedback
+                _explain_torch_error(exercise, error, args, names)
                 raise
-            _explain_torch_error(exercise, error, args, names)
-            raise
         if refused:
             fail(exercise, f"your function calls {refused[0]}, the package's own answer to this "
                  "exercise, so it is switched off while your function is checked.",
@@ -229,6 +228,26 @@ def call_student(exercise: str, fn: Callable[..., T], *args: object, seconds: fl
     _last_call.changed = [name for name, old, new in zip(names or (), before, args, strict=False)
                           if _changed(old, new)]
     return result
+
+
+def draws_its_own_noise(exercise: str, fn: Callable[..., object], *args: object) -> bool:
+    """Whether ``fn(*args)`` (tensors copied for each call) returns different values when
+    torch's and NumPy's global generators are seeded differently: the function draws noise
+    of its own (torch.randn_like, Normal(...).rsample()) instead of using the one it is given.
+    The generators are left as they were."""
+    import torch
+
+    outs = []
+    with global_state_kept():
+        for seed in (0, 1):
+            torch.manual_seed(seed)
+            np.random.seed(seed)  # noqa: NPY002 - the legacy global generator np.random.randn uses
+            copies = [a.clone() if _torch_tensor(a) else a for a in args]  # type: ignore[union-attr]
+            out = call_student(exercise, fn, *copies)
+            if not _torch_tensor(out):
+                return False
+            outs.append(on_cpu(out, exercise, "your function"))  # type: ignore[arg-type]
+    return not torch.equal(outs[0], outs[1])
 
 
 # torch's wording (CUDA, MPS and the meta device word it differently), in its RuntimeErrors

@@ -19,6 +19,7 @@ from vaelab.exercises.core import (
     Mistake,
     call_student,
     diagnose,
+    draws_its_own_noise,
     fail,
     fresh_seed,
     grid_tensor,
@@ -85,6 +86,9 @@ REPARAM_MISTAKES = [
             "logvar / 2 is ln sigma; sigma itself is its exponential",
             lambda c: c.mu + 0.5 * c.logvar * c.eps),
 ]
+OWN_NOISE_HINT = ("eps is the noise: it is drawn once, outside, and passed in, so that z is a "
+                  "function of mu, logvar and eps that gradients pass through; use the eps you "
+                  "are given and draw nothing inside the function")
 REPARAM_HINT = ("use the eps you are given (do not draw new noise) and the standard deviation "
                 "sigma, the exponential of half of logvar, not the variance")
 
@@ -110,6 +114,9 @@ def check_reparameterize(fn: Callable[[torch.Tensor, torch.Tensor, torch.Tensor]
     for zd, case in results:
         if not _close(zd, case.want):
             diagnose(ex, zd, case, REPARAM_MISTAKES, _close, also=results)
+            if draws_its_own_noise(ex, fn, case.mu, case.logvar, case.eps):
+                fail(ex, "your z changes from call to call for the same mu, logvar and eps: "
+                     "your function draws noise of its own", OWN_NOISE_HINT)
             fail(ex, f"z differs from mu + sigma * eps: at mu = {show(case.mu[0])}, logvar = "
                  f"{show(case.logvar[0])}, eps = {show(case.eps[0])} (first row) your z is "
                  f"{show(zd[0])}" + reveal(f"expected {show(case.want[0])}"), REPARAM_HINT)
