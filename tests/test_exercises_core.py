@@ -83,6 +83,26 @@ def test_catching_the_refusal_does_not_help():
         core.call_student("3.1", sneaky, torch.zeros(2, 2), torch.zeros(2, 2))
 
 
+def test_a_torch_error_after_a_caught_refusal_is_told_as_the_refusal():
+    from vaelab.kl import gaussian_kl_standard_normal
+
+    def falls_back_badly(mu, logvar):
+        try:
+            return gaussian_kl_standard_normal(mu, logvar)
+        except Exception:  # noqa: BLE001 - what a student might write
+            return mu @ torch.zeros(3, 3)  # a shape error of its own
+    with pytest.raises(ExerciseError, match="switched off while your function is checked"):
+        core.call_student("3.1", falls_back_badly, torch.zeros(2, 2), torch.zeros(2, 2))
+
+
+def test_a_function_that_draws_its_own_noise_is_told_from_one_that_does_not():
+    mu = torch.zeros(3)
+    assert core.draws_its_own_noise("9.9", lambda m: m + torch.randn_like(m), mu)
+    assert core.draws_its_own_noise("9.9", lambda m: m + torch.from_numpy(np.random.randn(3)), mu)  # noqa: NPY002
+    assert not core.draws_its_own_noise("9.9", lambda m: m + 1.0, mu)
+    assert not core.draws_its_own_noise("9.9", lambda m: 1.0, mu)  # not a tensor: no verdict
+
+
 def test_the_package_answer_passed_as_the_students_function_is_refused():
     from vaelab.mle import gaussian_mle
 

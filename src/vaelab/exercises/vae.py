@@ -171,9 +171,6 @@ LOSS_MISTAKES = [
             "ln p(x|z) is a sum over the pixels of the image: sum the BCE over dim 1, then "
             "average over the batch (a pixel mean shrinks it 784 times against the KL)",
             lambda c: (c.bce.mean(dim=1) + c.kl).mean()),
-    Mistake("you averaged the reconstruction over pixels",
-            "sum the BCE over the pixels of each image, average only over the batch",
-            lambda c: c.bce.mean() + c.kl.mean()),
     Mistake("the KL term has the wrong sign",
             "the ELBO is E[ln p(x|z)] - KL, so the loss (the negative ELBO) adds the KL, which "
             "is always >= 0", lambda c: (c.bce.sum(dim=1) - c.kl).mean()),

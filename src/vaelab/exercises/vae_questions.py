@@ -81,6 +81,10 @@ FREE_BITS_MISTAKES = [
             lambda c: c.kl.sum(0).clamp(min=c.free_bits).sum()),
 ]
 
+FREE_BITS_HINT = ("work in three steps: the KL of each image in each latent dimension (a (B, d) "
+                  "array), its mean over the batch per dimension, then the floor on each "
+                  "dimension and the sum over dimensions")
+
 
 def _free_bits_cases(seed: int) -> list[FreeBitsCase]:
     """Batches where some dimensions sit below the floor and some above it, and where
@@ -131,10 +135,7 @@ def check_free_bits(student_fn: FreeBitsFn) -> None:
                  + f", for a batch of {case.mu.shape[0]} images in {case.mu.shape[1]} "
                  f"dimensions with free_bits = {case.free_bits:g})")
         diagnose(FREE_BITS, got_v, case, FREE_BITS_MISTAKES, _same, where, also=results)
-        fail(FREE_BITS, "your term is not the free-bits KL" + where,
-             "work in three steps: the KL of each image in each latent dimension (a (B, d) "
-             "array), its mean over the batch per dimension, then the floor on each dimension "
-             "and the sum over dimensions")
+        fail(FREE_BITS, "your term is not the free-bits KL" + where, FREE_BITS_HINT)
     passed(FREE_BITS, "the free-bits KL term of vaelab.vae.vae_loss.")
 
 
@@ -204,6 +205,9 @@ class _ImageWeights:
     def mean_over_images(self) -> bool:
         """Whether the losses weighed each image by 1/N or less (a mean over the images)."""
         return bool(self.weights) and float(np.median(self.weights)) < self.images**-0.5
+
+
+LOCAL_Q_HINT = "zero the gradients in every step (opt.zero_grad()), and use all `steps` steps"
 
 
 def check_local_q(student_fn: Callable[..., tuple[torch.Tensor, torch.Tensor]]) -> None:
@@ -281,6 +285,5 @@ def _check_local_q(student_fn: Callable[..., tuple[torch.Tensor, torch.Tensor]],
              "says which reduction to use")
     if end - start < 0.5 * (best - start):
         fail(LOCAL_Q, f"the mean ELBO rose only from {start:.3f} to {end:.3f}"
-             + reveal(f"the package's loop reaches {best:.3f}"),
-             "zero the gradients in every step (opt.zero_grad()), and use all `steps` steps")
+             + reveal(f"the package's loop reaches {best:.3f}"), LOCAL_Q_HINT)
     passed(LOCAL_Q, "each image's q now has a higher ELBO than the encoder gave it.")
