@@ -130,6 +130,35 @@ def answering(table: Sequence[tuple[tuple, object]]) -> Callable[..., object]:
     return student
 
 
+SEED = 20251205  # a check's inputs, fixed so that a test can tabulate a mistake's answers
+
+
+def assert_mistake_named(monkeypatch, module, check: Callable[..., None], mistake,
+                         cases: Callable[[int], Sequence], inputs: Callable[[object], tuple],
+                         general: str) -> None:
+    """A student's function making ``mistake`` (its answers on the inputs ``module`` draws
+    from ``SEED``: ``cases(SEED)``, each passed as ``inputs(case)``) gets that mistake's
+    own feedback from ``check``, not the ``general`` hint."""
+    monkeypatch.setattr(module, "fresh_seed", lambda: SEED)
+    student = answering([(inputs(c), mistake.answer(c)) for c in cases(SEED)])
+    error = diagnosis(check, student, general=general)
+    assert error.problem.startswith(mistake.problem) and error.hint == mistake.hint, str(error)
+
+
+def assert_devices_named(check: Callable[..., None], on_meta: Callable[..., object],
+                         mixing: Callable[..., object], first_input: str = "mu") -> None:
+    """A right answer returned on another device (the meta device stands in for a GPU on a
+    machine without one) and a function that mixes devices each get feedback naming them."""
+    from vaelab.exercises.core import ExerciseError
+
+    with pytest.raises(ExerciseError, match="your function is a tensor on the meta device"):
+        check(on_meta)
+    with pytest.raises(ExerciseError, match="mixes tensors on different devices") as info:
+        check(mixing)
+    assert f"{first_input} on cpu" in info.value.problem, str(info.value)
+    assert "device=mu.device" in info.value.hint, str(info.value)
+
+
 def global_state() -> dict[str, object]:
     """What a notebook's later cells rely on and a check must leave as it found it: the
     random generators (Python's, NumPy's global one, torch's), torch's default dtype,

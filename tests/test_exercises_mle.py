@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from helpers import answering, diagnosis, global_state
+from helpers import assert_mistake_named, diagnosis, global_state
 from scipy import special, stats
 
 from vaelab.exercises import mle
@@ -127,9 +127,6 @@ def test_1_1_names_each_mistake(wrong, problem: str, hint: str) -> None:
     assert problem in error.problem and hint in error.hint, str(error)
 
 
-SEED = 20251205  # the check's inputs, fixed so the test can tabulate a mistake's answers
-
-
 def _short(mistake) -> str:
     return mistake.problem.strip(": ")[:50]
 
@@ -137,11 +134,9 @@ def _short(mistake) -> str:
 # Every mistake the check knows, made by a student's function: its own feedback.
 @pytest.mark.parametrize("mistake", mle.LOG_LIKELIHOOD_MISTAKES, ids=_short)
 def test_1_1_each_known_mistake_gets_its_diagnosis(mistake, monkeypatch) -> None:
-    monkeypatch.setattr(mle, "fresh_seed", lambda: SEED)
-    student = answering([((c.x, c.mu, c.sigma), mistake.answer(c))
-                         for c in mle._gaussian_cases(SEED)])
-    error = diagnosis(mle.check_gaussian_log_likelihood, student, general=mle.LOG_LIKELIHOOD_HINT)
-    assert error.problem.startswith(mistake.problem) and error.hint == mistake.hint, str(error)
+    assert_mistake_named(monkeypatch, mle, mle.check_gaussian_log_likelihood, mistake,
+                         mle._gaussian_cases, lambda c: (c.x, c.mu, c.sigma),
+                         mle.LOG_LIKELIHOOD_HINT)
 
 
 def test_1_1_accepts_a_torch_answer(capsys) -> None:
