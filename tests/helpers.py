@@ -1,6 +1,11 @@
 """Small synthetic data, models and helpers shared by the tests."""
 
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
 import nbformat
+import numpy as np
+import pytest
 import torch
 from torch import nn
 
@@ -106,3 +111,92 @@ def solution_lines(master) -> set[str]:
         for region in exercise.regions:
             lines |= {line.strip() for line in source[region.begin + 1 : region.end]}
     return lines - {""}
+
+
+NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
+# The notebook whose solution cells answer each exercise, by the exercise's first digit.
+MASTERS = {"1": NOTEBOOKS / "01_gaussian_mle.ipynb", "2": NOTEBOOKS / "02_poisson_exercise.ipynb",
+           "3": NOTEBOOKS / "03_elbo_derivations.ipynb", "4": NOTEBOOKS / "04_mnist_vae.ipynb",
+           "5": NOTEBOOKS / "05_vae_questions.ipynb"}
+
+
+def leaked_solution(text: str, master) -> list[str]:
+    """The solution lines of ``master`` (those of 20 characters or more: a bare
+    ``opt.zero_grad()`` is a word a hint may use) that appear in ``text``."""
+    return sorted(line for line in solution_lines(master) if len(line) >= 20 and line in text)
+
+
+def diagnosis(check: Callable[..., None], *args: object, general: str):
+    """The feedback ``check(*args)`` gives a wrong answer, asserted to be a diagnosis: a
+    hint of its own (not the exercise's ``general`` one), without a line of the solution."""
+    from vaelab.exercises.core import ExerciseError
+
+    with pytest.raises(ExerciseError) as info:
+        check(*args)
+    error = info.value
+    assert error.hint and error.hint != general, str(error)
+    assert not leaked_solution(str(error), MASTERS[error.exercise[0]]), str(error)
+    return error
+
+
+def _same_input(a: object, b: object) -> bool:
+    if isinstance(a, torch.Tensor):
+        return isinstance(b, torch.Tensor) and torch.equal(a.detach(), b.detach())
+    if isinstance(a, np.ndarray | float | int):
+        return bool(np.array_equal(a, b))
+    return True  # another object (a log-likelihood): the tensors tell the cases apart
+
+
+def answering(table: Sequence[tuple[tuple, object]]) -> Callable[..., object]:
+    """A student's function that makes one mistake: ``table`` holds, per set of inputs a
+    check passes, what that mistake returns on them. Called with inputs equal to one row's
+    (tensors and arrays by value), it returns that row's answer (a copy)."""
+    def student(*args: object) -> object:
+        for inputs, answer in table:
+            if all(_same_input(a, b) for a, b in zip(inputs, args, strict=True)):
+                return answer.clone() if isinstance(answer, torch.Tensor) else answer
+        raise AssertionError("the check passed inputs it did not draw from the fixed seed")
+    return student
+
+
+SEED = 20251205  # a check's inputs, fixed so that a test can tabulate a mistake's answers
+
+
+def assert_mistake_named(monkeypatch, module, check: Callable[..., None], mistake,
+                         cases: Callable[[int], Sequence], inputs: Callable[[object], tuple],
+                         general: str) -> None:
+    """A student's function making ``mistake`` (its answers on the inputs ``module`` draws
+    from ``SEED``: ``cases(SEED)``, each passed as ``inputs(case)``) gets that mistake's
+    own feedback from ``check``, not the ``general`` hint."""
+    monkeypatch.setattr(module, "fresh_seed", lambda: SEED)
+    student = answering([(inputs(c), mistake.answer(c)) for c in cases(SEED)])
+    error = diagnosis(check, student, general=general)
+    assert error.problem.startswith(mistake.problem) and error.hint == mistake.hint, str(error)
+
+
+def assert_devices_named(check: Callable[..., None], on_meta: Callable[..., object],
+                         mixing: Callable[..., object], first_input: str = "mu") -> None:
+    """A right answer returned on another device (the meta device stands in for a GPU on a
+    machine without one) and a function that mixes devices each get feedback naming them."""
+    from vaelab.exercises.core import ExerciseError
+
+    with pytest.raises(ExerciseError, match="your function is a tensor on the meta device"):
+        check(on_meta)
+    with pytest.raises(ExerciseError, match="mixes tensors on different devices") as info:
+        check(mixing)
+    assert f"{first_input} on cpu" in info.value.problem, str(info.value)
+    assert "device=mu.device" in info.value.hint, str(info.value)
+
+
+def global_state() -> dict[str, object]:
+    """What a notebook's later cells rely on and a check must leave as it found it: the
+    random generators (Python's, NumPy's global one, torch's), torch's default dtype,
+    thread count and grad mode; comparable with ==."""
+    import pickle
+    import random
+
+    import numpy as np
+
+    return {"python": random.getstate(), "numpy": pickle.dumps(np.random.get_state()),  # noqa: NPY002
+            "torch": torch.get_rng_state().tolist(), "dtype": torch.get_default_dtype(),
+            "threads": torch.get_num_threads(), "grad": torch.is_grad_enabled()}

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
+from helpers import assert_mistake_named, diagnosis, global_state
 from scipy import special, stats
 
 from vaelab.exercises import mle
@@ -80,6 +82,69 @@ def test_1_1_rejects_mistakes(wrong, hint: str, mode) -> None:
         assert "expected" not in text, text
 
 
+def _loglik(x, m, s, *, square=-0.5, log_sigma=-1.0, constant=-0.5, log=np.log):
+    """A student's log-likelihood with the given coefficients and logarithm."""
+    return float(np.sum(constant * log(2 * np.pi) + log_sigma * log(s)
+                        + square * ((x - m) / s) ** 2))
+
+
+# Issue 25: each used to get the general hint ("Write ln N(x | mu, sigma) = ...").
+@pytest.mark.parametrize(("wrong", "problem", "hint"), [
+    (lambda x, m, s: _loglik(x, m, s, square=0.5), "squared-distance term has the wrong sign",
+     "so it is subtracted"),
+    (lambda x, m, s: _loglik(x, m, s, log_sigma=1.0), "ln sigma term has the wrong sign",
+     "ln sigma is subtracted"),
+    (lambda x, m, s: _loglik(x, m, s, constant=0.5), "ln(2 pi) term has the wrong sign",
+     "1/2 ln(2 pi) is subtracted"),
+    (lambda x, m, s: float(np.sum(0.5 * np.log(2 * np.pi * s**2) - (x - m) ** 2 / (2 * s**2))),
+     "normalising terms have the wrong sign", "subtracts 1/2 ln(2 pi sigma^2)"),
+    (lambda x, m, s: _loglik(x, m, s, log=np.log10), "base-10 logarithm in the normalising terms",
+     "np.log10"),
+    (lambda x, m, s: float(np.sum(-0.5 * np.log(2 * np.pi) - np.log10(s) - (x - m) ** 2
+                                  / (2 * s**2))), "base-10 logarithm", "natural log"),
+    (lambda x, m, s: float(np.sum(-0.5 * np.log10(2 * np.pi) - np.log(s) - (x - m) ** 2
+                                  / (2 * s**2))), "base-10 logarithm", "natural log"),
+    (lambda x, m, s: float(np.sum(np.log10(stats.norm.pdf(x, m, s)))),
+     "base-10 logarithm of the likelihood", "np.log10"),
+    (lambda x, m, s: _loglik(x, m, s, constant=-1.0), "ln(2 pi) term is twice",
+     "the 1/2 is missing"),
+    (lambda x, m, s: float(np.sum(-0.5 * np.log(2 * np.pi) - np.log(s**2)
+                                  - (x - m) ** 2 / (2 * s**2))), "ln sigma term is twice",
+     "1/2 in front of ln(sigma^2)"),
+    (lambda x, m, s: _loglik(x, m, s, square=-1.0), "squared-distance term is twice",
+     "divided by 2 sigma^2"),
+    (lambda x, m, s: float(np.sum(-0.5 * np.log(2 * np.pi) - np.log(s) - (x - m) ** 2 / (2 * s))),
+     "wrong power of sigma", "not by 2 sigma"),
+    (lambda x, m, s: float(-0.5 * np.log(2 * np.pi) - np.log(s)
+                           - np.sum((x - m) ** 2) / (2 * s**2)),
+     "count once instead of once per observation", "n of each"),
+], ids=["square-sign", "log-sigma-sign", "2pi-sign", "normalising-sign", "log10-both",
+        "log10-sigma", "log10-2pi", "log10-density", "2pi-no-half", "ln-sigma-squared",
+        "square-no-half", "over-sigma", "constants-once"])
+def test_1_1_names_each_mistake(wrong, problem: str, hint: str) -> None:
+    error = diagnosis(mle.check_gaussian_log_likelihood, wrong,
+                      general=mle.LOG_LIKELIHOOD_HINT)
+    assert problem in error.problem and hint in error.hint, str(error)
+
+
+def _short(mistake) -> str:
+    return mistake.problem.strip(": ")[:50]
+
+
+# Every mistake the check knows, made by a student's function: its own feedback.
+@pytest.mark.parametrize("mistake", mle.LOG_LIKELIHOOD_MISTAKES, ids=_short)
+def test_1_1_each_known_mistake_gets_its_diagnosis(mistake, monkeypatch) -> None:
+    assert_mistake_named(monkeypatch, mle, mle.check_gaussian_log_likelihood, mistake,
+                         mle._gaussian_cases, lambda c: (c.x, c.mu, c.sigma),
+                         mle.LOG_LIKELIHOOD_HINT)
+
+
+def test_1_1_accepts_a_torch_answer(capsys) -> None:
+    mle.check_gaussian_log_likelihood(
+        lambda x, m, s: torch.tensor(right_loglik(x, m, s), requires_grad=True))
+    assert "Exercise 1.1: correct." in capsys.readouterr().out
+
+
 # ----------------------------------------------------------------------------- 1.2
 
 
@@ -106,6 +171,27 @@ def test_1_2_rejects_mistakes(mu, sigma, hint: str) -> None:
 
 
 MU, SIGMA = float(np.mean(NEWBORN_WEIGHTS_G)), float(np.std(NEWBORN_WEIGHTS_G))
+
+
+# Issue 24: a requires-grad tensor in a list raised "Can't call numpy() on Tensor that
+# requires grad"; strings passed.
+@pytest.mark.parametrize(("mu", "sigma"), [
+    ([torch.tensor(MU, requires_grad=True)], SIGMA),
+    (torch.tensor(MU, dtype=torch.float64, requires_grad=True),
+     (torch.tensor([SIGMA], dtype=torch.float64, requires_grad=True),)),
+    (np.float64(MU), np.array([SIGMA])),
+])
+def test_1_2_accepts_any_numeric_form(mu, sigma, capsys) -> None:
+    mle.check_gaussian_mle(mu, sigma)
+    assert "Exercise 1.2: correct." in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(("mu", "sigma", "hint"), [
+    (str(MU), SIGMA, "without quotes"), (MU, f"{SIGMA:.6f}", "without quotes"),
+    (MU, True, "True and False are not counts"),
+])
+def test_1_2_refuses_strings_and_bools(mu, sigma, hint: str) -> None:
+    rejects(mle.check_gaussian_mle, mu, sigma, hint=hint)
 
 
 @pytest.mark.parametrize(("mu", "sigma"), [
@@ -171,16 +257,19 @@ def test_2_1_rejects_mistakes(notation, sampler, hint: str) -> None:
 # ----------------------------------------------------------------------------- 2.2
 
 
-@pytest.mark.parametrize("answer", [{"lambda"}, "lambda", ["λ"], ("lam",), {r"\lambda"}])
+@pytest.mark.parametrize("answer", [{"lambda"}, frozenset({"lambda"}), ["λ"], ("lam",),
+                                    {r"\lambda"}])
 def test_2_2_accepts_lambda(answer, capsys) -> None:
     mle.check_car_parameter(answer)
     assert "Exercise 2.2: correct." in capsys.readouterr().out
 
 
+# Issue 25: the bare string "lambda" passed where the text asks for a set.
 @pytest.mark.parametrize(
     ("answer", "hint"),
     [({"mu", "sigma"}, "ONE parameter"), ({"mean", "variance"}, "ONE parameter"),
-     ({"p"}, "inside Poisson(.)"), ([1.0], "strings")],
+     ({"p"}, "inside Poisson(.)"), ([1.0], "strings"), ("lambda", "inside curly braces"),
+     ("λ", "inside curly braces"), (2.67, "set of names")],
 )
 def test_2_2_rejects_mistakes(answer, hint: str) -> None:
     rejects(mle.check_car_parameter, answer, hint=hint)
@@ -208,6 +297,25 @@ def test_2_3_rejects_mistakes(answer, hint: str) -> None:
 def test_2_3_tolerance_accepts_what_rounding_in_code_leaves(answer, capsys) -> None:
     mle.check_poisson_mle(answer)
     assert "correct" in capsys.readouterr().out
+
+
+# Issue 24: strings and True passed (a count of 1 is the MLE of the counts [1, 1, 1]); a
+# requires-grad tensor in a list raised torch's error.
+@pytest.mark.parametrize(("answer", "x", "hint"), [
+    ("2.666667", CAR_COUNTS, "without quotes"), ([str(8 / 3)], CAR_COUNTS, "without quotes"),
+    (True, [1, 1, 1], "True and False are not counts"),
+    (np.bool_(True), [1, 1, 1], "True and False are not counts"),
+])
+def test_2_3_refuses_strings_and_bools(answer, x, hint: str) -> None:
+    rejects(mle.check_poisson_mle, answer, x, hint=hint)
+
+
+@pytest.mark.parametrize("answer", [
+    torch.tensor(8 / 3, dtype=torch.float64, requires_grad=True),
+    [torch.tensor(8 / 3, requires_grad=True)], np.array([8 / 3], dtype=np.float32)])
+def test_2_3_accepts_any_numeric_form(answer, capsys) -> None:
+    mle.check_poisson_mle(answer)
+    assert "Exercise 2.3: correct." in capsys.readouterr().out
 
 
 @pytest.mark.parametrize("answer", [2.667, 2.6667, 2.666, 2.6666, 2.668])
@@ -245,6 +353,42 @@ def test_2_4_rejects_mistakes(answer, hint: str) -> None:
     rejects(mle.check_poisson_log_likelihood, answer, hint=hint)
 
 
+def _poisson(sign_count=1.0, sign_rate=-1.0, sign_factorial=-1.0, log=np.log,
+             factorial=lambda x: special.gammaln(x + 1), times=3):
+    x = CAR_COUNTS  # three counts: -lambda three times
+    return float(sign_count * np.sum(x * log(LAM)) + sign_rate * times * LAM
+                 + sign_factorial * np.sum(factorial(x)))
+
+
+# Issue 25: each used to get the general hint ("Evaluate sum_i (...)").
+@pytest.mark.parametrize(("answer", "problem", "hint"), [
+    (_poisson(factorial=special.gammaln), "off by one", "gammaln of x_i + 1"),
+    (_poisson(sign_rate=1.0), "lambda term has the wrong sign", "subtracts lambda"),
+    (_poisson(sign_factorial=1.0), "ln(x_i!) term has the wrong sign", "its log is subtracted"),
+    (_poisson(sign_count=-1.0), "x_i ln lambda term has the wrong sign", "is added"),
+    (_poisson(times=1), "counts once instead of once per observation", "n times"),
+    (_poisson(log=np.log10), "base-10 logarithm in ln lambda", "np.log10"),
+    (_poisson(factorial=lambda x: np.log10(special.factorial(x))),
+     "base-10 logarithm in ln(x_i!)", "np.log10"),
+    (float(np.sum(CAR_COUNTS * np.log10(LAM) - LAM - np.log10(special.factorial(CAR_COUNTS)))),
+     "base-10 logarithms in ln lambda and ln(x_i!)", "natural log"),
+], ids=["gammaln-x", "rate-sign", "factorial-sign", "count-sign", "rate-once", "log10-rate",
+        "log10-factorial", "log10-both"])
+def test_2_4_names_each_mistake(answer, problem: str, hint: str) -> None:
+    error = diagnosis(mle.check_poisson_log_likelihood, answer,
+                      general=mle.POISSON_LOG_LIKELIHOOD_HINT)
+    assert problem in error.problem and hint in error.hint, str(error)
+    assert "-5.1232" not in str(error)
+
+
+@pytest.mark.parametrize("mistake", mle.POISSON_LOG_LIKELIHOOD_MISTAKES, ids=_short)
+def test_2_4_each_known_mistake_gets_its_diagnosis(mistake) -> None:
+    answer = mistake.answer(mle.PoissonCase(CAR_COUNTS, LAM, RIGHT))
+    error = diagnosis(mle.check_poisson_log_likelihood, answer,
+                      general=mle.POISSON_LOG_LIKELIHOOD_HINT)
+    assert error.problem.startswith(mistake.problem) and error.hint == mistake.hint, str(error)
+
+
 @pytest.mark.parametrize("answer", [RIGHT, RIGHT * (1 + 9e-7), RIGHT * (1 - 9e-7)])
 def test_2_4_tolerance_accepts_six_significant_digits(answer, capsys) -> None:
     mle.check_poisson_log_likelihood(answer)
@@ -255,3 +399,23 @@ def test_2_4_tolerance_accepts_six_significant_digits(answer, capsys) -> None:
 @pytest.mark.parametrize("answer", [-5.1232, -5.123, -5.124, RIGHT + 2e-4, RIGHT - 2e-4, -5.12])
 def test_2_4_tolerance_rejects_near_misses_from_both_sides(answer) -> None:
     rejects(mle.check_poisson_log_likelihood, answer, hint="6 significant digits")
+
+
+# ----------------------------------------------------------------------------- all checks
+
+
+@pytest.mark.parametrize(("check", "args"), [
+    (mle.check_gaussian_log_likelihood, (right_loglik,)),
+    (mle.check_gaussian_log_likelihood, (lambda x, m, s: -right_loglik(x, m, s),)),
+    (mle.check_gaussian_mle, (MU, SIGMA)), (mle.check_car_model,
+                                            ("x_i ~ Poisson(lambda), IID", right_sampler)),
+    (mle.check_car_parameter, ({"lambda"},)), (mle.check_poisson_mle, (8 / 3,)),
+    (mle.check_poisson_log_likelihood, (RIGHT,)), (mle.check_poisson_log_likelihood, (-RIGHT,)),
+])
+def test_checks_leave_the_notebooks_global_state_as_it_was(check, args) -> None:
+    before = global_state()
+    try:
+        check(*args)
+    except ExerciseError:
+        pass
+    assert global_state() == before

@@ -2,7 +2,9 @@
 
 import pytest
 import torch
+from helpers import assert_devices_named, assert_mistake_named, diagnosis
 
+from vaelab.exercises import vae_questions as checks
 from vaelab.exercises.core import ExerciseError
 from vaelab.exercises.vae_questions import check_free_bits, check_local_q, free_bits_reference
 from vaelab.inference_gaps import negative_elbo
@@ -50,16 +52,22 @@ def test_free_bits_rejects_known_mistakes_with_their_hint(wrong, hint):
     assert hint in str(err.value)
 
 
-def optimise_right(model, x, mu0, logvar0, steps, lr):
-    mu = mu0.detach().clone().requires_grad_(True)
-    logvar = logvar0.detach().clone().requires_grad_(True)
-    opt = torch.optim.Adam([mu, logvar], lr=lr)
-    for _ in range(steps):
-        loss = negative_elbo(model, x, mu, logvar, samples=4).sum()
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-    return mu.detach(), logvar.detach()
+def optimiser(reduction: str = "sum"):
+    """5.2's answer, with ``reduction`` ("sum" or "mean") of the images' negative ELBOs."""
+    def optimise(model, x, mu0, logvar0, steps, lr):
+        mu = mu0.detach().clone().requires_grad_(True)
+        logvar = logvar0.detach().clone().requires_grad_(True)
+        opt = torch.optim.Adam([mu, logvar], lr=lr)
+        for _ in range(steps):
+            loss = getattr(negative_elbo(model, x, mu, logvar, samples=4), reduction)()
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        return mu.detach(), logvar.detach()
+    return optimise
+
+
+optimise_right = optimiser()
 
 
 def test_local_q_accepts_the_right_answer(capsys):
@@ -140,3 +148,79 @@ def test_local_q_does_not_blame_the_sign_for_a_missing_zero_grad():
         check_local_q(no_zero_grad_adam)
     assert "maximise" not in str(err.value)
     assert "first step went the right way" in str(err.value)
+
+
+# ----------------------------------------------------------------------------- every mistake
+
+@pytest.mark.parametrize("mistake", checks.FREE_BITS_MISTAKES, ids=lambda m: m.problem[:50])
+def test_5_1_each_known_mistake_gets_its_diagnosis(mistake, monkeypatch):
+    assert_mistake_named(monkeypatch, checks, check_free_bits, mistake, checks._free_bits_cases,
+                         lambda c: (c.mu, c.logvar, c.free_bits), checks.FREE_BITS_HINT)
+
+
+# Issue 25: 5.2 accepted a loss averaged over the images and (mu, logvar) still attached to
+# the optimisation's graph.
+
+
+def optimise_attached(model, x, mu0, logvar0, steps, lr):
+    mu, logvar = optimise_right(model, x, mu0, logvar0, steps, lr)
+    return mu.requires_grad_(True), logvar.requires_grad_(True)
+
+
+@pytest.mark.parametrize(("wrong", "problem"), [
+    (optimiser("mean"), "the mean of the images' negative ELBOs, not their sum"),
+    (optimise_attached, "still require gradients"),
+], ids=["mean", "no-detach"])
+def test_5_2_names_each_mistake_of_the_issue(wrong, problem):
+    error = diagnosis(check_local_q, wrong, general=checks.LOCAL_Q_HINT)
+    assert problem in error.problem, str(error)
+
+
+# ----------------------------------------------------------------------------- issue 24
+
+
+def test_5_2_rejects_mu_times_nan():
+    # mu * nan was "correct": a NaN compares as neither better nor worse
+    def nan_mu(model, x, mu0, logvar0, steps, lr):
+        mu, logvar = optimise_right(model, x, mu0, logvar0, steps, lr)
+        return mu * float("nan"), logvar
+    with pytest.raises(ExerciseError, match="NaN or infinite"):
+        check_local_q(nan_mu)
+
+
+@pytest.mark.parametrize("right", [
+    lambda *args: tuple(t.double() for t in optimise_right(*args)),
+    lambda *args: [t.double() for t in optimise_right(*args)],
+], ids=["tuple", "list"])
+def test_5_2_accepts_a_right_answer_in_float64(right, capsys):
+    check_local_q(right)
+    assert "Exercise 5.2: correct" in capsys.readouterr().out
+
+
+def test_5_1_accepts_a_right_answer_in_float32(capsys):
+    check_free_bits(lambda mu, lv, lam: free_bits_right(mu.float(), lv.float(), lam))
+    assert "Exercise 5.1: correct" in capsys.readouterr().out
+
+
+def test_5_1_names_the_devices():
+    assert_devices_named(
+        check_free_bits, lambda mu, lv, lam: free_bits_right(mu, lv, lam).to("meta"),
+        lambda mu, lv, lam: kl_dims(mu, lv).mean(0).clamp(
+            min=torch.tensor(lam, device="meta")).sum())
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_5_x_accept_a_right_answer_on_a_gpu(capsys):
+    check_free_bits(lambda mu, lv, lam: free_bits_right(mu.cuda(), lv.cuda(), lam))
+    check_local_q(lambda *args: tuple(t.cuda() for t in optimise_right(*args)))
+    assert capsys.readouterr().out.count("correct") == 2
+
+
+def test_5_2_names_the_dtypes_of_a_loop_run_in_float64():
+    def optimise_in_float64(model, x, mu0, logvar0, steps, lr):
+        mu = mu0.detach().double().requires_grad_(True)
+        logvar = logvar0.detach().double().requires_grad_(True)
+        return optimise_right(model, x, mu, logvar, steps, lr)
+    with pytest.raises(ExerciseError, match="mixes dtypes") as info:
+        check_local_q(optimise_in_float64)
+    assert "mu0 in float32" in info.value.problem

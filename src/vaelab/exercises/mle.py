@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import NamedTuple
 
 import numpy as np
+from scipy.special import gammaln
 
 from vaelab.distributions import LOG_2PI
 from vaelab.exercises.core import (
@@ -81,42 +82,118 @@ def _gaussian_cases(seed: int) -> list[GaussianCase]:
             for x, mu, sigma in raw]
 
 
+def _shape(value: object) -> tuple[int, ...]:
+    """The shape of an array, tensor or list; () for anything else."""
+    if isinstance(value, str | bytes):
+        return ()
+    try:
+        return tuple(np.shape(value))
+    except (RuntimeError, TypeError, ValueError):  # a list of tensors that require grad
+        return ()
+
+
+def _gaussian_terms(c: GaussianCase) -> tuple[float, float, float]:
+    """The log-likelihood's three sums: -n/2 ln(2 pi), -n ln sigma and
+    -sum_i (x_i - mu)^2 / (2 sigma^2)."""
+    n = c.x.size
+    return (-0.5 * n * LOG_2PI, -n * float(np.log(c.sigma)),
+            -float(np.sum((c.x - c.mu) ** 2)) / (2.0 * c.sigma**2))
+
+
+def _gaussian_with(constant: float = 1.0, log_sigma: float = 1.0, square: float = 1.0
+                   ) -> Callable[[GaussianCase], float]:
+    """The log-likelihood with each of its three sums multiplied by a factor: a flipped
+    sign (-1), a missing or extra 1/2 (2, 0.5), a base-10 log (1 / ln 10)."""
+    def answer(c: GaussianCase) -> float:
+        a, b, q = _gaussian_terms(c)
+        return constant * a + log_sigma * b + square * q
+    return answer
+
+
+_LOG10 = 1.0 / np.log(10.0)
+_BASE_10_HINT = ("np.log10 is the base-10 logarithm; log-likelihoods use the natural log, np.log "
+                 "(their unit is the nat).")
+
 LOG_LIKELIHOOD_MISTAKES = [
-    Mistake("", "Wrong sign: a log-density of these points is negative, "
+    Mistake("your log-likelihood has the wrong sign: ",
+            "Wrong sign: a log-density of these points is negative, "
             "ln N = -1/2 ln(2 pi sigma^2) - (x - mu)^2 / (2 sigma^2).", lambda c: -c.want),
-    Mistake("", "You dropped the constant -n/2 ln(2 pi): it does not move the maximum, but the "
-            "log-likelihood's value needs it.", lambda c: c.want + c.x.size * 0.5 * LOG_2PI),
-    Mistake("", "sigma is the standard deviation, not the variance: the density uses sigma^2 "
+    Mistake("the squared-distance term has the wrong sign: ",
+            "The density is highest at mu and falls away from it: the term in (x - mu)^2 lowers "
+            "the log-density, so it is subtracted.", _gaussian_with(square=-1.0)),
+    Mistake("the ln sigma term has the wrong sign: ",
+            "A wider density is lower everywhere: the log-density falls as sigma grows, so "
+            "ln sigma is subtracted.", _gaussian_with(log_sigma=-1.0)),
+    Mistake("the ln(2 pi) term has the wrong sign: ",
+            "The factor 1/sqrt(2 pi) is below 1, so its log is negative: 1/2 ln(2 pi) is "
+            "subtracted.", _gaussian_with(constant=-1.0)),
+    Mistake("the normalising terms have the wrong sign: ",
+            "The density divides by sqrt(2 pi sigma^2), so its log subtracts "
+            "1/2 ln(2 pi sigma^2) for each point.", _gaussian_with(constant=-1.0, log_sigma=-1.0)),
+    Mistake("a base-10 logarithm in the normalising terms: ", _BASE_10_HINT,
+            _gaussian_with(constant=_LOG10)),
+    Mistake("a base-10 logarithm in the normalising terms: ", _BASE_10_HINT,
+            _gaussian_with(log_sigma=_LOG10)),
+    Mistake("a base-10 logarithm in the normalising terms: ", _BASE_10_HINT,
+            _gaussian_with(constant=_LOG10, log_sigma=_LOG10)),
+    Mistake("that is a base-10 logarithm of the likelihood: ", _BASE_10_HINT,
+            lambda c: c.want * _LOG10),
+    Mistake("the ln(2 pi) term is missing: ",
+            "You dropped the constant -n/2 ln(2 pi): it does not move the maximum, but the "
+            "log-likelihood's value needs it.", _gaussian_with(constant=0.0)),
+    Mistake("the ln(2 pi) term is twice what it should be: ",
+            "Each point's log-density has -1/2 ln(2 pi): the 1/2 is missing.",
+            _gaussian_with(constant=2.0)),
+    Mistake("sigma was used as the variance: ",
+            "sigma is the standard deviation, not the variance: the density uses sigma^2 "
             "(in -ln sigma and in (x - mu)^2 / (2 sigma^2)).",
             lambda c: gaussian_log_likelihood(c.x, c.mu, np.sqrt(c.sigma))),
-    Mistake("", "The normalising term -n ln sigma is missing (from -1/2 ln(2 pi sigma^2) for "
-            "each point).", lambda c: c.want + c.x.size * np.log(c.sigma)),
-    Mistake("", "You averaged over the points; the log-likelihood is their sum.",
+    Mistake("the ln sigma term is missing: ",
+            "The normalising term -n ln sigma is missing (from -1/2 ln(2 pi sigma^2) for "
+            "each point).", _gaussian_with(log_sigma=0.0)),
+    Mistake("the ln sigma term is twice what it should be: ",
+            "-1/2 ln(sigma^2) is -ln sigma: the 1/2 in front of ln(sigma^2) is missing.",
+            _gaussian_with(log_sigma=2.0)),
+    Mistake("the squared-distance term is twice what it should be: ",
+            "(x - mu)^2 is divided by 2 sigma^2: the factor 2 (the 1/2 in front) is missing.",
+            _gaussian_with(square=2.0)),
+    Mistake("the squared distance is divided by the wrong power of sigma: ",
+            "(x - mu)^2 is divided by 2 sigma^2, twice the variance, not by 2 sigma.",
+            lambda c: _gaussian_with(square=c.sigma)(c)),
+    Mistake("the normalising terms count once instead of once per observation: ",
+            "Every point's log-density has its own -1/2 ln(2 pi) - ln sigma: the sum over n "
+            "points has n of each.",
+            lambda c: _gaussian_with(constant=1.0 / c.x.size, log_sigma=1.0 / c.x.size)(c)),
+    Mistake("you averaged: ", "You averaged over the points; the log-likelihood is their sum.",
             lambda c: c.want / c.x.size),
-    Mistake("", "That is the likelihood itself; take the log (a sum of log-densities).",
+    Mistake("that is the likelihood itself: ",
+            "That is the likelihood itself; take the log (a sum of log-densities).",
             lambda c: float(np.exp(c.want))),
 ]
+LOG_LIKELIHOOD_HINT = ("Write ln N(x | mu, sigma) = -1/2 ln(2 pi) - ln sigma - (x - mu)^2 / "
+                       "(2 sigma^2) and sum it over the observations.")
 
 
 def check_gaussian_log_likelihood(func: Callable[[np.ndarray, float, float], float]) -> None:
     """Exercise 1.1: ``func(x, mu, sigma)`` must return sum_i ln N(x_i | mu, sigma)."""
     ex = "1.1"
+    results = []
     for case in _gaussian_cases(fresh_seed()):
-        raw = np.asarray(call_student(ex, func, case.x.copy(), case.mu, case.sigma,
-                                      names=("x", "mu", "sigma")))
+        raw = call_student(ex, func, case.x.copy(), case.mu, case.sigma,
+                           names=("x", "mu", "sigma"))
         n = case.x.size
-        if raw.size == n and n > 1 and raw.ndim == 1:
+        if n > 1 and _shape(raw) == (n,):
             fail(ex, f"for {n} observations your function returned {n} numbers.",
                  "The log-likelihood of IID data is the SUM of the per-point log-densities.")
-        got = number_answer(raw, ex, "the log-likelihood")
+        results.append((number_answer(raw, ex, "the log-likelihood"), case))
+    for got, case in results:
         if _close(got, case.want, atol=0.0):
             continue
         where = (f"at x = {show(case.x)}, mu = {case.mu:g}, sigma = {case.sigma:g} your "
                  f"function returned {got:.6f}" + reveal(f"expected {case.want:.6f}"))
         diagnose(ex, got, case, LOG_LIKELIHOOD_MISTAKES,
-                 lambda a, b: _close(a, b, atol=0.0), where)
-        fail(ex, where, "Write ln N(x | mu, sigma) = -1/2 ln(2 pi) - ln sigma - "
-             "(x - mu)^2 / (2 sigma^2) and sum it over the observations.")
+                 lambda a, b: _close(a, b, atol=0.0), where, also=results)
+        fail(ex, where, LOG_LIKELIHOOD_HINT)
     passed(ex, "Your log-likelihood matches vaelab.mle.gaussian_log_likelihood.")
 
 
@@ -215,10 +292,18 @@ _ALIASES = {"λ": "lambda", "\\lambda": "lambda", "lam": "lambda", "rate": "lamb
             "μ": "mu", "\\mu": "mu", "σ": "sigma", "\\sigma": "sigma"}
 
 
-def check_car_parameter(parameters: str | Iterable[str]) -> None:
-    """Exercise 2.2: theta = {lambda}, given as a set of names (or one name)."""
+def check_car_parameter(parameters: Iterable[str]) -> None:
+    """Exercise 2.2: theta = {lambda}, given as a set of names (a list or tuple passes too)."""
     ex = "2.2"
-    names = [parameters] if isinstance(parameters, str) else list(parameters)
+    if isinstance(parameters, str | bytes):
+        fail(ex, "theta is a single string, not a set of names.",
+             "The exercise asks for the set of the model's parameter names: put each name, as "
+             "a string, inside curly braces, as {'mu', 'sigma'} is notebook 01's set.")
+    try:
+        names = list(parameters)
+    except TypeError:
+        fail(ex, f"theta should be a set of names, got {type(parameters).__name__}.",
+             "For example {'mu', 'sigma'} for a normal model.")
     if not all(isinstance(p, str) for p in names):
         fail(ex, f"give the parameters' names as strings, got {parameters!r}.",
              "For example {'mu', 'sigma'} for a normal model.")
@@ -260,6 +345,68 @@ def check_poisson_mle(lam_hat: float, x: Sequence[int] | np.ndarray = CAR_COUNTS
          "sum_i x_i / lambda - n = 0.")
 
 
+class PoissonCase(NamedTuple):
+    """The counts of exercise 2.4, their MLE and the package's ln p(x | lambda_MLE)."""
+
+    x: np.ndarray
+    lam: float
+    want: float
+
+
+def _poisson_with(rate: float = 1.0, count: float = 1.0, factorial: float = 1.0,
+                  shift: int = 1) -> Callable[[PoissonCase], float]:
+    """ln p(x | lambda) with its three sums, sum x_i ln lambda, -n lambda and -sum ln x_i!,
+    multiplied by ``count``, ``rate`` and ``factorial`` (a flipped sign is -1, a base-10
+    log 1 / ln 10), and ln x! computed as gammaln(x + ``shift``)."""
+    def answer(c: PoissonCase) -> float:
+        return float(count * np.sum(c.x * np.log(c.lam)) - rate * c.x.size * c.lam
+                     - factorial * np.sum(gammaln(c.x + shift)))
+    return answer
+
+
+POISSON_LOG_LIKELIHOOD_MISTAKES = [
+    Mistake("the -ln(x_i!) term is missing: ",
+            "The -ln(x_i!) term is missing (scipy.special.gammaln(x + 1)): it does not move the "
+            "MLE, but the log-likelihood's value needs it.", _poisson_with(factorial=0.0)),
+    Mistake("ln(x_i!) is off by one: ",
+            "gammaln(n) is ln((n - 1)!), the Gamma function being shifted by one from the "
+            "factorial: ln(x_i!) is gammaln of x_i + 1.", _poisson_with(shift=0)),
+    Mistake("your log-likelihood has the wrong sign: ",
+            "Wrong sign: a probability is at most 1, so its log is <= 0.", lambda c: -c.want),
+    Mistake("the lambda term has the wrong sign: ",
+            "The Poisson pmf has the factor e^(-lambda), so each count's log-probability "
+            "subtracts lambda.", _poisson_with(rate=-1.0)),
+    Mistake("the ln(x_i!) term has the wrong sign: ",
+            "x_i! divides in the pmf lambda^x e^(-lambda) / x!, so its log is subtracted.",
+            _poisson_with(factorial=-1.0)),
+    Mistake("the x_i ln lambda term has the wrong sign: ",
+            "lambda^x multiplies in the pmf lambda^x e^(-lambda) / x!, so x_i ln lambda is "
+            "added.", _poisson_with(count=-1.0)),
+    Mistake("-lambda counts once instead of once per observation: ",
+            "Every count's pmf has its own factor e^(-lambda): the sum over n counts "
+            "subtracts lambda n times.", lambda c: _poisson_with(rate=1.0 / c.x.size)(c)),
+    Mistake("a base-10 logarithm in ln lambda: ", _BASE_10_HINT, _poisson_with(count=_LOG10)),
+    Mistake("a base-10 logarithm in ln(x_i!): ", _BASE_10_HINT,
+            _poisson_with(factorial=_LOG10)),
+    Mistake("base-10 logarithms in ln lambda and ln(x_i!): ", _BASE_10_HINT,
+            _poisson_with(count=_LOG10, factorial=_LOG10)),
+    Mistake("that is a base-10 logarithm of the likelihood: ",
+            "That is a base-10 logarithm; use the natural log (nats).", lambda c: c.want * _LOG10),
+    Mistake("that is a normal model's log-likelihood: ",
+            "That is a normal model's log-likelihood; counts follow a Poisson: "
+            "sum_i (x_i ln lambda - lambda - ln x_i!).",
+            lambda c: gaussian_log_likelihood(c.x, c.lam, float(np.std(c.x)))),
+    Mistake("you averaged: ",
+            "You averaged; the log-likelihood of IID data is the sum over points.",
+            lambda c: c.want / c.x.size),
+    Mistake("that is the likelihood itself: ",
+            "That is the likelihood itself; take its natural log.",
+            lambda c: float(np.exp(c.want))),
+]
+POISSON_LOG_LIKELIHOOD_HINT = ("Evaluate sum_i (x_i ln lambda - lambda - ln x_i!) at "
+                               "lambda = mean(x).")
+
+
 def check_poisson_log_likelihood(
     log_likelihood: float, x: Sequence[int] | np.ndarray = CAR_COUNTS
 ) -> None:
@@ -268,27 +415,13 @@ def check_poisson_log_likelihood(
     counts = as_counts(x, "x")
     value = number_answer(log_likelihood, ex, "the log-likelihood")
     lam = poisson_mle(counts)
-    want = poisson_log_likelihood(counts, lam)
-    if _close(value, want):
+    case = PoissonCase(counts, lam, poisson_log_likelihood(counts, lam))
+    if _close(value, case.want):
         passed(ex, "ln p(x | lambda_MLE), with the -ln x_i! term.")
         return
     problem = f"{value:.4f} is not ln p(x | lambda_MLE)."
-    if _near(value, want):
+    if _near(value, case.want):
         fail(ex, problem, _NEAR_HINT)
-    no_factorial = float(np.sum(counts * np.log(lam) - lam))
-    sd = float(np.std(counts))
-    if _close(value, no_factorial, rtol=0.0, atol=1e-4):
-        fail(ex, problem, "The -ln(x_i!) term is missing (scipy.special.gammaln(x + 1)): it does "
-             "not move the MLE, but the log-likelihood's value needs it.")
-    if _close(value, -want, rtol=0.0, atol=1e-4):
-        fail(ex, problem, "Wrong sign: a probability is at most 1, so its log is <= 0.")
-    if sd > 0 and _close(value, gaussian_log_likelihood(counts, lam, sd), rtol=0.0, atol=1e-4):
-        fail(ex, problem, "That is a normal model's log-likelihood; counts follow a Poisson: "
-             "sum_i (x_i ln lambda - lambda - ln x_i!).")
-    if _close(value, want / counts.size, rtol=0.0, atol=1e-4):
-        fail(ex, problem, "You averaged; the log-likelihood of IID data is the sum over points.")
-    if _close(value, want / np.log(10.0), rtol=0.0, atol=1e-4):
-        fail(ex, problem, "That is a base-10 logarithm; use the natural log (nats).")
-    if _close(value, float(np.exp(want)), rtol=1e-3, atol=0.0):
-        fail(ex, problem, "That is the likelihood itself; take its natural log.")
-    fail(ex, problem, "Evaluate sum_i (x_i ln lambda - lambda - ln x_i!) at lambda = mean(x).")
+    diagnose(ex, value, case, POISSON_LOG_LIKELIHOOD_MISTAKES,
+             lambda a, b: _close(a, b, rtol=1e-5, atol=1e-9), problem)
+    fail(ex, problem, POISSON_LOG_LIKELIHOOD_HINT)

@@ -18,10 +18,13 @@ from vaelab.exercises.core import (
     diagnose,
     fail,
     fresh_seed,
+    global_state_kept,
     grid,
     inputs_changed,
+    on_cpu,
     passed,
     reveal,
+    tensor_answer,
 )
 from vaelab.inference_gaps import negative_elbo, optimise_local_posteriors
 from vaelab.kl import gaussian_kl_standard_normal
@@ -78,6 +81,10 @@ FREE_BITS_MISTAKES = [
             lambda c: c.kl.sum(0).clamp(min=c.free_bits).sum()),
 ]
 
+FREE_BITS_HINT = ("work in three steps: the KL of each image in each latent dimension (a (B, d) "
+                  "array), its mean over the batch per dimension, then the floor on each "
+                  "dimension and the sum over dimensions")
+
 
 def _free_bits_cases(seed: int) -> list[FreeBitsCase]:
     """Batches where some dimensions sit below the floor and some above it, and where
@@ -111,24 +118,24 @@ FreeBitsFn = Callable[[torch.Tensor, torch.Tensor, float], torch.Tensor]
 
 def check_free_bits(student_fn: FreeBitsFn) -> None:
     """Exercise 5.1: free_bits_kl(mu, logvar, free_bits) -> sum_j max(lambda, mean_i KL_ij)."""
+    results = []
     for case in _free_bits_cases(fresh_seed()):
-        got = call_student(FREE_BITS, student_fn, case.mu.clone(), case.logvar.clone(),
+        out = call_student(FREE_BITS, student_fn, case.mu.clone(), case.logvar.clone(),
                            case.free_bits, names=("mu", "logvar", "free_bits"))
-        if not isinstance(got, torch.Tensor) or got.numel() != 1:
-            fail(FREE_BITS, f"expected a scalar tensor, got {type(got).__name__} "
-                 f"{tuple(got.shape) if isinstance(got, torch.Tensor) else ''}",
+        got = tensor_answer(out, FREE_BITS, "your function", "return the loss term as a scalar "
+                            "tensor, computed with torch operations from mu and logvar")
+        if got.numel() != 1:
+            fail(FREE_BITS, f"expected a scalar tensor, got shape {tuple(got.shape)}",
                  "reduce to one number: the loss term of the whole batch")
-        got_v = float(got.detach().cpu())
+        results.append((float(got.reshape(())), case))
+    for got_v, case in results:
         if _same(got_v, case.want):
             continue
         where = (f" (your term {got_v:.4f}" + reveal(f"expected {case.want:.4f}")
                  + f", for a batch of {case.mu.shape[0]} images in {case.mu.shape[1]} "
                  f"dimensions with free_bits = {case.free_bits:g})")
-        diagnose(FREE_BITS, got_v, case, FREE_BITS_MISTAKES, _same, where)
-        fail(FREE_BITS, "your term is not the free-bits KL" + where,
-             "work in three steps: the KL of each image in each latent dimension (a (B, d) "
-             "array), its mean over the batch per dimension, then the floor on each dimension "
-             "and the sum over dimensions")
+        diagnose(FREE_BITS, got_v, case, FREE_BITS_MISTAKES, _same, where, also=results)
+        fail(FREE_BITS, "your term is not the free-bits KL" + where, FREE_BITS_HINT)
     passed(FREE_BITS, "the free-bits KL term of vaelab.vae.vae_loss.")
 
 
@@ -161,10 +168,62 @@ def _uphill(model: VAE, x: torch.Tensor, mu0: torch.Tensor, logvar0: torch.Tenso
     return float(slope) > 0
 
 
+class _ImageWeights:
+    """While active, records how the loss that each backward pass differentiates weighs each
+    image's negative ELBO: 1 for their sum, 1/N for their mean over N images.
+
+    A forward hook on the decoder keeps its output (the Bernoulli logits l); a hook on that
+    output reads the loss's gradient g there. The negative log-likelihood of a pixel x has
+    gradient sigmoid(l) - x in l, so g = w (sigmoid(l) - x) with w the weight of that row:
+    g > 0 where x = 0 and g < 0 where x = 1, which gives w without knowing how the rows
+    line up with the images. Rows = samples per image x N images, each image's samples
+    averaged, so w * rows / N is the weight of one image's negative ELBO. Adam's steps do
+    not show it (they are the same for any constant factor of the loss); the gradient does.
+    """
+
+    def __init__(self, model: VAE, images: int) -> None:
+        self.model, self.images, self.weights = model, images, []
+
+    def __enter__(self) -> _ImageWeights:
+        self.handle = self.model.decoder.register_forward_hook(self._forward)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.handle.remove()
+
+    def _forward(self, module: torch.nn.Module, inputs: object, logits: torch.Tensor) -> None:
+        if isinstance(logits, torch.Tensor) and logits.requires_grad:
+            probs = torch.sigmoid(logits.detach())
+            logits.register_hook(lambda grad: self._record(grad.detach(), probs))
+
+    def _record(self, grad: torch.Tensor, probs: torch.Tensor) -> None:
+        per_pixel = torch.where(grad > 0, grad / probs, grad / (probs - 1.0))[grad != 0]
+        if per_pixel.numel():
+            rows = grad.shape[0]
+            self.weights.append(float(per_pixel.median()) * rows / self.images)
+
+    def mean_over_images(self) -> bool:
+        """Whether the losses weighed each image by 1/N or less (a mean over the images)."""
+        return bool(self.weights) and float(np.median(self.weights)) < self.images**-0.5
+
+
+LOCAL_Q_HINT = "zero the gradients in every step (opt.zero_grad()), and use all `steps` steps"
+
+
 def check_local_q(student_fn: Callable[..., tuple[torch.Tensor, torch.Tensor]]) -> None:
     """Exercise 5.2: optimise_q(model, x, mu0, logvar0, steps, lr) -> (mu, logvar)."""
-    with torch.random.fork_rng(devices=[]):  # the notebook's random state stays as it was
+    with global_state_kept():  # the notebook's random state stays as it was
         _check_local_q(student_fn, fresh_seed())
+
+
+def _pair(out: object, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
+    """The student's (mu, logvar) on the CPU in ``dtype``, or the feedback."""
+    if not (isinstance(out, tuple | list) and len(out) == 2
+            and all(isinstance(t, torch.Tensor) for t in out)):
+        fail(LOCAL_Q, "expected a pair of tensors (mu, logvar)", "return mu, logvar at the end")
+    mu, logvar = (on_cpu(t, LOCAL_Q, name).to(dtype) for t, name in zip(out, ("mu", "logvar"),
+                                                                          strict=True))
+    return mu, logvar
 
 
 def _check_local_q(student_fn: Callable[..., tuple[torch.Tensor, torch.Tensor]], seed: int
@@ -174,16 +233,20 @@ def _check_local_q(student_fn: Callable[..., tuple[torch.Tensor, torch.Tensor]],
     ref_mu, ref_logvar = optimise_local_posteriors(model, x, mu0, logvar0, steps=150, lr=0.05)
     start, best = _mean_elbo(model, x, mu0, logvar0), _mean_elbo(model, x, ref_mu, ref_logvar)
     names = ("model", "x", "mu0", "logvar0", "steps", "lr")
-    out = call_student(LOCAL_Q, student_fn, model, x.clone(), mu0.clone(), logvar0.clone(), 150,
-                       0.05, seconds=300.0, names=names)
-    if not (isinstance(out, tuple | list) and len(out) == 2
-            and all(isinstance(t, torch.Tensor) for t in out)):
-        fail(LOCAL_Q, "expected a pair of tensors (mu, logvar)", "return mu, logvar at the end")
+    with _ImageWeights(model, x.shape[0]) as weights:
+        out = call_student(LOCAL_Q, student_fn, model, x.clone(), mu0.clone(), logvar0.clone(),
+                           150, 0.05, seconds=300.0, names=names)
+    mu, logvar = _pair(out, mu0.dtype)
+    attached = [name for name, t in zip(("mu", "logvar"), out, strict=True) if t.requires_grad]
+    if attached:
+        fail(LOCAL_Q, f"the {' and '.join(attached)} you returned still require gradients: they "
+             "are attached to the optimisation's autograd graph",
+             "the text asks for them detached: a tensor that requires grad cannot go to NumPy, "
+             "and it keeps the whole graph of its last step in memory")
     if inputs_changed():
         fail(LOCAL_Q, f"{' and '.join(inputs_changed())} changed in place",
              "optimise copies of them, detached from the encoder's graph, and leave the "
              "arguments as they were")
-    mu, logvar = (t.detach().cpu() for t in out)
     if mu.shape != mu0.shape or logvar.shape != logvar0.shape:
         fail(LOCAL_Q, f"expected (mu, logvar) of shape {tuple(mu0.shape)}, got "
              f"{tuple(mu.shape)} and {tuple(logvar.shape)}", "one row of parameters per image")
@@ -204,8 +267,8 @@ def _check_local_q(student_fn: Callable[..., tuple[torch.Tensor, torch.Tensor]],
     if end < start:
         # A flipped sign goes uphill from the first step; forgotten zero_grad only later,
         # when the summed old gradients overshoot (the first step of both is the same).
-        mu1, logvar1 = (t.detach() for t in call_student(
-            LOCAL_Q, student_fn, model, x.clone(), mu0.clone(), logvar0.clone(), 1, 0.05))
+        mu1, logvar1 = _pair(call_student(LOCAL_Q, student_fn, model, x.clone(), mu0.clone(),
+                                          logvar0.clone(), 1, 0.05), mu0.dtype)
         if _uphill(model, x, mu0, logvar0, mu1, logvar1):
             fail(LOCAL_Q, f"the mean ELBO went down, from {start:.3f} to {end:.3f}, from the "
                  "first step on", "minimise the negative ELBO (negative_elbo(...).sum()), do "
@@ -214,8 +277,13 @@ def _check_local_q(student_fn: Callable[..., tuple[torch.Tensor, torch.Tensor]],
              "your first step went the right way",
              "gradients add up across backward() calls unless they are zeroed: call "
              "opt.zero_grad() in every step, before loss.backward()")
+    if weights.mean_over_images():
+        fail(LOCAL_Q, "your loss is the mean of the images' negative ELBOs, not their sum",
+             "each image's q is a separate problem, and its gradient should be that of its own "
+             "negative ELBO: the sum gives each image exactly that, the mean 1/N of it (Adam "
+             "hides the factor, plain gradient descent would step N times slower); the text "
+             "says which reduction to use")
     if end - start < 0.5 * (best - start):
         fail(LOCAL_Q, f"the mean ELBO rose only from {start:.3f} to {end:.3f}"
-             + reveal(f"the package's loop reaches {best:.3f}"),
-             "zero the gradients in every step (opt.zero_grad()), and use all `steps` steps")
+             + reveal(f"the package's loop reaches {best:.3f}"), LOCAL_Q_HINT)
     passed(LOCAL_Q, "each image's q now has a higher ELBO than the encoder gave it.")
