@@ -6,7 +6,7 @@ import pytest
 import torch
 from helpers import mnist_like
 
-from vaelab import budget
+from vaelab import budget, runtime
 from vaelab.vae import VAE
 
 IMAGES = mnist_like(20 * budget.MLP_BATCH_SIZE)
@@ -58,9 +58,9 @@ def test_probe_leaves_threads_and_random_state_as_they_were():
     assert torch.get_num_threads() == threads
 
 
-def test_one_thread_restores_the_thread_count_after_an_error():
+def test_fixed_threads_restores_the_thread_count_after_an_error():
     threads = torch.get_num_threads()
-    with pytest.raises(RuntimeError, match="boom"), budget.one_thread():
+    with pytest.raises(RuntimeError, match="boom"), runtime.fixed_threads(1):
         assert torch.get_num_threads() == 1
         raise RuntimeError("boom")
     assert torch.get_num_threads() == threads

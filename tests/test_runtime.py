@@ -10,7 +10,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from helpers import small_model, synthetic_images
+from helpers import mnist_like, small_model, synthetic_images
 from nbformat.v4 import new_code_cell, new_notebook
 
 from vaelab import runtime
@@ -135,6 +135,28 @@ def test_a_count_given_as_an_argument_stays_even_when_it_is_the_policys(sharing,
     monkeypatch.setattr(runtime, "others_running", lambda: 5)
     seed_everything(0, threads=2)
     assert runtime.share_cores() is None and sharing.get_num_threads() == 2
+
+
+def test_a_fixed_count_inside_a_block_leaves_the_sharing_as_it_was(sharing, monkeypatch):
+    monkeypatch.setattr(runtime, "others_running", lambda: 5)
+    with pytest.raises(RuntimeError, match="boom"), runtime.fixed_threads(1):
+        assert sharing.get_num_threads() == 1
+        assert runtime.share_cores() is None  # the block's count is not the load's to change
+        raise RuntimeError("boom")
+    assert sharing.get_num_threads() == 2 and runtime._sharing == {"policy": 2, "set": 2}
+    assert runtime.share_cores() == 1  # still following the load afterwards
+
+
+def test_the_budget_probe_on_one_core_leaves_the_cores_shared(sharing, monkeypatch):
+    # The probe trains on one thread; a plain set_num_threads there once read as the user's
+    # choice and switched the sharing off for the rest of the session (notebook 06 then
+    # trained about 9x slower as one of three copies on two cores).
+    from vaelab import budget
+
+    monkeypatch.setattr(runtime, "others_running", lambda: 0)
+    budget.probe(budget.mlp, mnist_like(4 * budget.MLP_BATCH_SIZE), batch_size=64, steps=2,
+                 rounds=1, mlp_steps=2)
+    assert runtime._sharing is not None and runtime.share_cores() == 2
 
 
 def test_train_asks_before_every_epoch(monkeypatch):

@@ -19,16 +19,16 @@ so its result does not depend on any timing.
 
 from __future__ import annotations
 
-import contextlib
 import math
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 from torch import nn
 
+from vaelab import runtime
 from vaelab.training import NOTEBOOK_MODEL, NOTEBOOK_TRAINING, init_model, train
 from vaelab.validation import require_positive_int
 
@@ -95,7 +95,7 @@ def probe(factory: Callable[[], nn.Module], images: torch.Tensor, *, batch_size:
                          f"{images.shape[0]}: pass more, or fewer steps")
     extra = {k: v for k, v in (settings or {}).items() if k in COST_SETTINGS[1:]}
     best_model = best_mlp = math.inf
-    with one_thread():
+    with runtime.fixed_threads(1):
         for _ in range(rounds):
             best_mlp = min(best_mlp, _second_epoch_seconds(
                 mlp(), images[: mlp_steps * MLP_BATCH_SIZE], MLP_BATCH_SIZE, {}) / mlp_steps)
@@ -104,17 +104,6 @@ def probe(factory: Callable[[], nn.Module], images: torch.Tensor, *, batch_size:
             if enough is not None and enough(best_model, best_mlp):
                 break
     return best_model, best_mlp
-
-
-@contextlib.contextmanager
-def one_thread() -> Iterator[None]:
-    """torch computes on one CPU thread inside the block, then on as many as before."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
 
 
 def _second_epoch_seconds(model: nn.Module, images: torch.Tensor, batch_size: int,

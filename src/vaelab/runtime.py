@@ -39,12 +39,13 @@ stderr says so and what to do. Compare policies with ``python -m vaelab.tooling.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import statistics
 import sys
 import time
-from collections.abc import MutableMapping
+from collections.abc import Iterator, MutableMapping
 from pathlib import Path
 
 MAX_THREADS = 4  # the notebooks' models gain little beyond this; their numbers are tested to it
@@ -182,6 +183,28 @@ def set_threads(threads: int) -> None:
 
     _sharing = None
     torch.set_num_threads(threads)
+
+
+@contextlib.contextmanager
+def fixed_threads(threads: int) -> Iterator[None]:
+    """torch on ``threads`` threads inside the block, whatever the load (``share_cores`` does
+    nothing there); afterwards the count, and whether it follows the load, as before.
+
+    For the package's own short measurements (``vaelab.budget`` times steps on one core): a
+    plain ``torch.set_num_threads`` would read as the user's choice and stop ``share_cores``
+    for the rest of the session.
+    """
+    global _sharing
+    import torch
+
+    saved, before = _sharing, torch.get_num_threads()
+    _sharing = None
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+        _sharing = saved
 
 
 def others_running(loadavg: Path = Path("/proc/loadavg"),
