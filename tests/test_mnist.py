@@ -480,9 +480,17 @@ download_mnist(folder, mirrors=[mirror], checksums=checksums, progress=False)
 """
 
 
+def _default_signals() -> None:
+    """In the child: SIGTERM and SIGHUP at their default action, as in a shell started from a
+    terminal. A test run under ``nohup`` ignores SIGHUP, and the child would inherit that (the
+    download rightly leaves an ignored signal ignored)."""
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, signal.SIG_DFL)
+
+
 def _start_download(folder: Path, mirror: str, syn: Synthetic, prefix=()) -> subprocess.Popen:
     return subprocess.Popen([*prefix, sys.executable, "-c", _DOWNLOAD, str(folder), mirror,
-                             json.dumps(syn.checksums)],
+                             json.dumps(syn.checksums)], preexec_fn=_default_signals,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
