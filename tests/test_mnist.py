@@ -488,8 +488,8 @@ def _default_signals() -> None:
         signal.signal(signum, signal.SIG_DFL)
 
 
-def _start_download(folder: Path, mirror: str, syn: Synthetic, prefix=()) -> subprocess.Popen:
-    return subprocess.Popen([*prefix, sys.executable, "-c", _DOWNLOAD, str(folder), mirror,
+def _start_download(folder: Path, mirror: str, syn: Synthetic) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-c", _DOWNLOAD, str(folder), mirror,
                              json.dumps(syn.checksums)], preexec_fn=_default_signals,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
